@@ -1,0 +1,86 @@
+"""Where and how code runs: the device, the fast-mode switch, atomic file writes.
+
+Small shared plumbing, kept in one place so that every module makes the same
+choice the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def fast_mode() -> bool:
+    """True when ``I2B_FAST=1``: notebooks and the test suite shrink data and steps."""
+    return os.environ.get("I2B_FAST", "0").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def best_device(prefer: str | None = None):
+    """CUDA, then Apple MPS, then CPU (DESIGN.md, "Device"). ``prefer`` overrides."""
+    import torch
+
+    if prefer:
+        return torch.device(prefer)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast(device):
+    """bf16 autocast on a GPU; a no-op context on CPU and MPS.
+
+    bf16 keeps fp32's exponent range, so diffusion losses need no loss scaling.
+    """
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb"):
+    """Write ``path`` all at once or not at all.
+
+    The data goes to a temporary file in the same folder, which is flushed,
+    fsynced and renamed over ``path`` only when the block succeeds. A crash
+    mid-write leaves the previous file intact, never a truncated one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Like :func:`atomic_write`, for libraries that want a file name, not a handle.
+
+    Yields a temporary path in the same folder; it is renamed over ``path``
+    when the block succeeds and removed when it fails.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
