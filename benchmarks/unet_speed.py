@@ -1,0 +1,182 @@
+"""How fast is the from-scratch U-Net? Prints a table (a measurement, not a test).
+
+1. Training steps per second (forward, backward, AdamW step) at batch 64 on
+   17 channels x 100 samples, for our ``UNet1D`` against diffusers'
+   ``UNet1DModel`` at an equal parameter count (within 10%). diffusers' 1D U-Net
+   is used in its residual-temporal configuration (Janner et al. 2022's
+   "Diffuser": ``DownResnetBlock1D`` / ``UpResnetBlock1D``, GroupNorm, a learned
+   timestep embedding), the one of its configurations that, like ours, is a
+   residual U-Net with GroupNorm and a time embedding; its widths are scaled
+   until the parameter counts match. It has no conditioning input, so it is
+   compared both with our cross-attention model (fed 50 image tokens) and with
+   our unconditional one.
+   The models are timed in alternating rounds and the median round is kept, so
+   that load from other processes affects both alike.
+2. The time of one sampling run with DDPM (1000 steps) and with DDIM (50 steps).
+3. The peak memory of one training step: the rise of the process's peak
+   resident set size (Linux VmHWM, reset through /proc/self/clear_refs) during
+   one step, measured in a fresh subprocess per model.
+
+Run: ``python benchmarks/unet_speed.py`` (add ``--quick`` for a short smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from diffusers import UNet1DModel
+
+from i2b_minimal import diffusion
+from i2b_minimal.unet import UNet1D
+
+CHANNELS, LENGTH, BATCH, TOKENS, COND_DIM = 17, 100, 64, 50, 512
+
+
+def diffusers_unet(width: int) -> UNet1DModel:
+    """diffusers' residual 1D U-Net with widths (w, 2w, 4w): 100 -> 50 -> 25 samples, like ours."""
+    return UNet1DModel(
+        sample_size=LENGTH, in_channels=CHANNELS, out_channels=CHANNELS, block_out_channels=(width, 2 * width, 4 * width),
+        down_block_types=("DownResnetBlock1D",) * 3, up_block_types=("UpResnetBlock1D",) * 2,
+        mid_block_type="MidResTemporalBlock1D", out_block_type="OutConv1DBlock", act_fn="mish", norm_num_groups=8,
+        layers_per_block=1, use_timestep_embedding=True, time_embedding_type="positional",
+        flip_sin_to_cos=False, freq_shift=1,
+    )
+
+
+def matched_diffusers_width(n_params: int) -> int:
+    """The width w whose diffusers U-Net has the parameter count closest to ``n_params``."""
+    counts = {}
+    for width in range(8, 513, 8):
+        counts[width] = sum(p.numel() for p in diffusers_unet(width).parameters())
+        if counts[width] > n_params:
+            break
+    return min(counts, key=lambda w: abs(counts[w] - n_params))
+
+
+def models() -> dict[str, tuple]:
+    """name -> (build the model, its condition), built lazily so a subprocess builds only its own."""
+    n_cross = UNet1D(CHANNELS, cond_dim=COND_DIM, conditioning="cross_attention").num_parameters()
+    n_none = UNet1D(CHANNELS, conditioning="none").num_parameters()
+    w1, w2 = matched_diffusers_width(n_cross), matched_diffusers_width(n_none)
+    tokens = torch.randn(BATCH, TOKENS, COND_DIM, generator=torch.Generator().manual_seed(1))
+    return {
+        "ours, cross_attention": (lambda: UNet1D(CHANNELS, cond_dim=COND_DIM, conditioning="cross_attention"), tokens),
+        f"diffusers UNet1DModel ({w1},{2 * w1},{4 * w1})": (lambda: diffusers_unet(w1), None),
+        "ours, none": (lambda: UNet1D(CHANNELS, conditioning="none"), None),
+        f"diffusers UNet1DModel ({w2},{2 * w2},{4 * w2})": (lambda: diffusers_unet(w2), None),
+    }
+
+
+def training_step_fn(model: torch.nn.Module, cond: torch.Tensor | None):
+    """A closure running one full training step on fixed random data."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(BATCH, CHANNELS, LENGTH, generator=generator)
+    t = torch.randint(0, 1000, (BATCH,), generator=generator)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    is_ours = isinstance(model, UNet1D)
+
+    def step():
+        out = model(x, t, cond) if is_ours else model(x, t).sample
+        loss = out.square().mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def training_speed(rounds: int, steps_per_round: int) -> list[tuple[str, int, float]]:
+    torch.manual_seed(0)
+    named = {name: (build(), cond) for name, (build, cond) in models().items()}
+    steps = {name: training_step_fn(model, cond) for name, (model, cond) in named.items()}
+    for step in steps.values():  # warm-up: first-call allocations and oneDNN kernel selection
+        step()
+    seconds = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            for _ in range(steps_per_round):
+                step()
+            seconds[name].append((time.perf_counter() - start) / steps_per_round)
+    return [(name, sum(p.numel() for p in named[name][0].parameters()), 1.0 / statistics.median(seconds[name]))
+            for name in steps]
+
+
+def sampling_times(batch: int, ddpm_steps: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    model = UNet1D(CHANNELS, cond_dim=COND_DIM).eval()
+    schedule = diffusion.NoiseSchedule(ddpm_steps)
+    cond = torch.randn(batch, TOKENS, COND_DIM)
+    runs = {
+        f"DDPM, {ddpm_steps} steps": lambda: diffusion.ddpm_sample(model, schedule, (batch, CHANNELS, LENGTH), cond,
+                                                                  generator=torch.Generator().manual_seed(0), progress=False),
+        "DDIM, 50 steps": lambda: diffusion.ddim_sample(model, schedule, (batch, CHANNELS, LENGTH), cond, 50,
+                                                        generator=torch.Generator().manual_seed(0), progress=False),
+        "DDIM, 50 steps, guidance 3": lambda: diffusion.ddim_sample(
+            model, schedule, (batch, CHANNELS, LENGTH), cond, 50, guidance_scale=3.0,
+            generator=torch.Generator().manual_seed(0), progress=False),
+    }
+    times = {}
+    for name, run in runs.items():
+        start = time.perf_counter()
+        run()
+        times[name] = time.perf_counter() - start
+    return times
+
+
+def _vm_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+def peak_memory_of_step(name: str) -> float:
+    """MiB by which the peak RSS rises during one training step (run in a fresh process)."""
+    build, cond = models()[name]
+    torch.manual_seed(0)
+    step = training_step_fn(build(), cond)
+    step()  # the optimizer state exists from now on, as in any training run past step one
+    before = _vm_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # reset VmHWM, the peak RSS, to the current RSS
+    step()
+    return (_vm_kib("VmHWM") - before) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and a 100-step DDPM, for a smoke run")
+    parser.add_argument("--memory-of", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_of:
+        print(peak_memory_of_step(args.memory_of))
+        return
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {BATCH}, {CHANNELS} x {LENGTH}; "
+          f"cross-attention fed {TOKENS} tokens of width {COND_DIM}")
+    rounds, per_round = (2, 2) if args.quick else (7, 3)
+    speeds = training_speed(rounds, per_round)
+    print("\n| model | parameters | training steps/s | peak RSS rise of a step (MiB) |")
+    print("|---|---:|---:|---:|")
+    for name, n_params, speed in speeds:
+        memory = subprocess.run([sys.executable, __file__, "--memory-of", name], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        print(f"| {name} | {n_params:,} | {speed:.2f} | {float(memory):.0f} |")
+    for (ours, _, ours_speed), (theirs, _, their_speed) in (speeds[0:2], speeds[2:4]):
+        print(f"\n{ours} / {theirs}: {ours_speed / their_speed:.2f}x")
+
+    times = sampling_times(batch=8, ddpm_steps=100 if args.quick else 1000)
+    print("\n| sampler (ours, cross_attention, batch 8) | seconds |")
+    print("|---|---:|")
+    for name, seconds in times.items():
+        print(f"| {name} | {seconds:.2f} |")
+    ddpm, ddim = list(times.values())[:2]
+    print(f"\nDDIM (50 steps) is {ddpm / ddim:.1f}x faster than DDPM.")
+
+
+if __name__ == "__main__":
+    main()

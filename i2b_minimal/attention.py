@@ -1,0 +1,122 @@
+"""Attention: how each time step of the signal listens to the image.
+
+The U-Net's feature map is a sequence over time: one token per time step, of
+width C. Attention lets every one of those tokens gather information from a set
+of other tokens, weighted by how well they match (Vaswani et al. 2017, eq. 1):
+
+    Attention(Q, K, V) = softmax(Q K^T / sqrt(d)) V
+
+* **Cross-attention** (the conditioning of arXiv 2509.00787): the queries Q come
+  from the signal, the keys K and values V from the image tokens (CLIP's class
+  and patch tokens) projected to the model width. Row ``i`` of the softmax says
+  how much time step ``i`` takes from each image token; notebooks plot it.
+* **Self-attention**: Q, K and V all come from the signal, so distant time
+  steps can exchange information in one layer. It is quadratic in the length,
+  so the U-Net uses it only at its low-resolution levels.
+
+The attention arithmetic is written out below rather than calling
+``torch.nn.functional.scaled_dot_product_attention``, because reading it is the
+point; the tests check that both give the same answer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(Q K^T / sqrt(d)) V (Vaswani et al. 2017, eq. 1), for every head at once.
+
+    q: (B, H, T_q, d); k, v: (B, H, T_k, d). Returns the output (B, H, T_q, d)
+    and the attention weights (B, H, T_q, T_k), whose rows sum to one.
+    """
+    # Dividing by sqrt(d) keeps the dot products at unit scale whatever the head
+    # width, so the softmax does not saturate (Vaswani et al. 2017, Sec. 3.2.1).
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    weights = scores.softmax(dim=-1)
+    return weights @ v, weights
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention (Vaswani et al. 2017, Sec. 3.2.2).
+
+    ``width`` is the query width (the U-Net's channels at this level); keys and
+    values are projected from ``context_dim`` (the image token width) to the same
+    width. The width is split into ``num_heads`` heads that attend independently,
+    so different heads can follow different image tokens.
+    """
+
+    def __init__(self, width: int, context_dim: int | None = None, num_heads: int = 4):
+        super().__init__()
+        if width % num_heads != 0:
+            raise ValueError(f"width {width} is not divisible by num_heads {num_heads}; pick a num_heads that divides it")
+        self.num_heads = num_heads
+        context_dim = width if context_dim is None else context_dim
+        self.to_q = nn.Linear(width, width, bias=False)
+        self.to_k = nn.Linear(context_dim, width, bias=False)
+        self.to_v = nn.Linear(context_dim, width, bias=False)
+        self.to_out = nn.Linear(width, width)
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        # (B, T, H*d) -> (B, H, T, d)
+        batch, length, width = x.shape
+        return x.view(batch, length, self.num_heads, width // self.num_heads).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, T, width); context: (B, L, context_dim), or None to attend to x itself.
+
+        Returns the output (B, T, width) and the weights (B, heads, T, L).
+        """
+        context = x if context is None else context
+        q = self._split_heads(self.to_q(x))
+        k = self._split_heads(self.to_k(context))
+        v = self._split_heads(self.to_v(context))
+        out, weights = scaled_dot_product_attention(q, k, v)
+        out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)  # concatenate the heads
+        return self.to_out(out), weights
+
+
+class AttentionBlock(nn.Module):
+    """A residual attention layer on a U-Net feature map: h + Attention(GroupNorm(h), context).
+
+    The feature map (B, C, T) is read as T tokens of width C, one per time step.
+    Normalising before attention and adding the result back (the pre-norm
+    residual form used by Ho et al. 2020's U-Net) keeps the block close to the
+    identity at the start of training, so it can be inserted anywhere.
+    """
+
+    def __init__(self, channels: int, context_dim: int | None = None, num_heads: int = 4, groups: int = 8):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, channels)
+        self.attention = MultiHeadAttention(channels, context_dim, num_heads)
+
+    def forward(self, h: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """h: (B, C, T). Returns the new feature map (B, C, T) and the weights (B, heads, T, L)."""
+        tokens = self.norm(h).transpose(1, 2)  # (B, T, C)
+        out, weights = self.attention(tokens, context)
+        return h + out.transpose(1, 2), weights
+
+
+class CrossAttention(AttentionBlock):
+    """Queries from the signal, keys and values from the image tokens (arXiv 2509.00787)."""
+
+    def __init__(self, channels: int, context_dim: int, num_heads: int = 4, groups: int = 8):
+        super().__init__(channels, context_dim, num_heads, groups)
+
+    def forward(self, h: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """h: (B, C, T); context: image tokens (B, L, context_dim). Weights: (B, heads, T, L)."""
+        return super().forward(h, context)
+
+
+class SelfAttention(AttentionBlock):
+    """Every time step attends to every other time step of the same signal."""
+
+    def __init__(self, channels: int, num_heads: int = 4, groups: int = 8):
+        super().__init__(channels, None, num_heads, groups)
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """h: (B, C, T). Weights: (B, heads, T, T)."""
+        return super().forward(h, None)

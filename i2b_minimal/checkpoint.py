@@ -1,0 +1,301 @@
+"""Training checkpoints that survive a crash: safetensors and JSON, written all at once or not at all.
+
+A checkpoint is one folder, ``<run>/checkpoints/step-00000200/``:
+
+* ``model.safetensors`` and ``ema.safetensors``: the raw and the averaged weights;
+* ``optimizer.safetensors``: AdamW's moments and step counts;
+* ``rng.safetensors``: the random states that live in tensors (torch CPU and CUDA,
+  numpy's Mersenne Twister keys, and any extra counters the caller hands in);
+* ``state.json``: everything else (the step, the run's config, the optimiser's
+  hyper-parameters, the learning-rate scheduler, Python's random state, the loss
+  history) and the SHA-256 of every ``.safetensors`` file beside it.
+
+No pickle anywhere: safetensors holds only tensors and JSON only plain values, so
+loading a checkpoint can never run code, and every state PyTorch and NumPy keep
+splits cleanly into those two kinds.
+
+Crash safety. The folder is written under a hidden temporary name, every file is
+fsynced, and only then is it renamed to ``step-XXXXXXXX`` (a rename is atomic on
+POSIX file systems). A run killed mid-write leaves a hidden temporary folder that
+:func:`latest_checkpoint` ignores and the next save removes; the previous
+checkpoint stays untouched until a newer one is complete. Loading checks every
+file against its SHA-256, so a truncated or bit-flipped file is named in a clear
+error instead of resuming from damaged weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+STATE_FILE = "state.json"
+PREFIX = "step-"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: missing, truncated, corrupt, or made for other data."""
+
+
+def checkpoint_name(step: int) -> str:
+    return f"{PREFIX}{step:08d}"
+
+
+def list_checkpoints(root: str | os.PathLike) -> list[Path]:
+    """The complete checkpoints under ``root``, oldest first (hidden temporary folders are skipped)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX) and p.name[len(PREFIX):].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[len(PREFIX):]))
+
+
+def latest_checkpoint(root: str | os.PathLike) -> Path | None:
+    found = list_checkpoints(root)
+    return found[-1] if found else None
+
+
+def save_checkpoint(root: str | os.PathLike, step: int, tensors: dict[str, dict[str, torch.Tensor]],
+                    state: dict, keep: int = 2) -> Path:
+    """Write ``tensors`` (one safetensors file per group) and ``state`` as ``root/step-XXXXXXXX``; keep the newest ``keep``."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(f".{PREFIX}*"):  # left behind by a run killed while saving
+        shutil.rmtree(stale, ignore_errors=True)
+    final = root / checkpoint_name(step)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
+    try:
+        digests = {}
+        for group, group_tensors in tensors.items():
+            path = tmp / f"{group}.safetensors"
+            save_file({k: v.detach().to("cpu").contiguous() for k, v in group_tensors.items()}, path)
+            _fsync(path)
+            digests[path.name] = sha256_file(path)
+        with open(tmp / STATE_FILE, "w") as handle:
+            json.dump({**state, "step": step, "files": digests}, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        publish_folder(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for old in list_checkpoints(root)[:-keep]:
+        shutil.rmtree(old)
+    return final
+
+
+def publish_folder(tmp: Path, final: Path) -> None:
+    """Rename the complete folder ``tmp`` to ``final``; an existing ``final`` is swapped out, then removed."""
+    if final.exists():
+        old = final.parent / f".{final.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, final)
+    _fsync(final.parent)
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+    """Read a checkpoint folder, checking every file; raise :class:`CheckpointError` naming the bad file."""
+    path = Path(path)
+    state_file = path / STATE_FILE
+    if not state_file.is_file():
+        raise CheckpointError(_damaged(state_file, "is missing, so the checkpoint is incomplete"))
+    try:
+        state = json.loads(state_file.read_text())
+        digests = state["files"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(_damaged(state_file, f"is truncated or corrupt ({error})")) from error
+    tensors = {}
+    for name, digest in digests.items():
+        file = path / name
+        if not file.is_file():
+            raise CheckpointError(_damaged(file, "is missing"))
+        if sha256_file(file) != digest:
+            raise CheckpointError(_damaged(file, "is truncated or corrupt (its SHA-256 differs from the one in state.json)"))
+        tensors[file.name.removesuffix(".safetensors")] = load_file(file)
+    return tensors, state
+
+
+def _damaged(file: Path, what: str) -> str:
+    folder = file.parent
+    others = [p for p in list_checkpoints(folder.parent) if p != folder]
+    way_out = (f"the earlier checkpoint {others[-1]} is intact: delete {folder} to resume from it"
+               if others else f"delete {folder} and train from the start")
+    return f"checkpoint file {file} {what}; {way_out}"
+
+
+# ----------------------------------------------------------------------------- optimiser state
+
+
+def optimizer_to_safe(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split ``optimizer.state_dict()`` into tensors (``state.<param>.<name>``) and JSON (hyper-parameters)."""
+    tensors, plain = {}, {}
+    for param, entries in state_dict["state"].items():
+        for name, value in entries.items():
+            if torch.is_tensor(value):
+                tensors[f"state.{param}.{name}"] = value
+            else:
+                plain.setdefault(str(param), {})[name] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "plain_state": plain}
+
+
+def optimizer_from_safe(tensors: dict[str, torch.Tensor], info: dict) -> dict:
+    """Inverse of :func:`optimizer_to_safe`: a dict for ``optimizer.load_state_dict``."""
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        _, param, name = key.split(".", 2)
+        state.setdefault(int(param), {})[name] = value
+    for param, entries in info["plain_state"].items():
+        state.setdefault(int(param), {}).update(entries)
+    groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in info["param_groups"]]
+    return {"state": state, "param_groups": groups}
+
+
+# ----------------------------------------------------------------------------- random states
+
+
+def capture_rng() -> tuple[dict[str, torch.Tensor], dict]:
+    """The global random states of Python, NumPy and torch (CPU and every CUDA device)."""
+    version, python_state, gauss = random.getstate()
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    tensors = {"torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(keys.astype(np.int64))}
+    if torch.cuda.is_available():
+        for i, cuda_state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"cuda.{i}"] = cuda_state
+    plain = {"python": [version, list(python_state), gauss], "numpy": [kind, int(position), int(has_gauss), float(cached)]}
+    return tensors, plain
+
+
+def restore_rng(tensors: dict[str, torch.Tensor], plain: dict) -> None:
+    version, python_state, gauss = plain["python"]
+    random.setstate((version, tuple(python_state), gauss))
+    kind, position, has_gauss, cached = plain["numpy"]
+    np.random.set_state((kind, tensors["numpy_keys"].numpy().astype(np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(tensors["torch"])
+    cuda_states = [tensors[f"cuda.{i}"] for i in range(sum(k.startswith("cuda.") for k in tensors))]
+    if cuda_states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ----------------------------------------------------------------------------- the exported model
+
+MODEL_META = "meta.json"
+
+
+def export_model(model: torch.nn.Module, folder: str | os.PathLike, meta: dict) -> Path:
+    """Write ``model`` with ``save_pretrained`` and ``meta`` (data, normalisation, encoder, schedule) as one folder, atomically."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        model.save_pretrained(tmp)
+        meta = {**meta, "weights_sha256": sha256_file(tmp / "model.safetensors")}
+        (tmp / MODEL_META).write_text(json.dumps(meta, indent=1))
+        for file in tmp.iterdir():
+            _fsync(file)
+        publish_folder(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def load_trained(path: str | os.PathLike, data=None, encoder=None, conditioning: str | None = None, device=None):
+    """Load an exported model: ``(model in eval mode, NoiseSchedule, meta)``.
+
+    Give the ``data`` (a ``BrainData``), ``encoder`` (an ``ImageEncoder``) or
+    ``conditioning`` you mean to use it with, and a model made for something
+    else is refused with a message saying what differs.
+    """
+    from . import diffusion, runtime, unet
+
+    path = Path(path)
+    meta_file, weights = path / MODEL_META, path / "model.safetensors"
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"no trained model at {path}: {meta_file} is missing; `i2b train --output-dir RUN` "
+                                f"exports one to RUN/model")
+    try:
+        meta = json.loads(meta_file.read_text())
+        expected_digest = meta["weights_sha256"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{meta_file} is truncated or corrupt ({error}); export the model again") from error
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights} is missing; export the model again")
+    if sha256_file(weights) != expected_digest:
+        raise ValueError(f"{weights} is truncated or corrupt: its SHA-256 differs from the one in {meta_file}; "
+                         "export the model again (or train it again)")
+    check_compatible(meta, describe(data, encoder, conditioning or meta["conditioning"]), source=path)
+    try:
+        model = unet.UNet1D.from_pretrained(path)
+    except Exception as error:  # safetensors and the hub mixin raise many kinds; the file is what matters
+        raise ValueError(f"{weights} could not be loaded as a UNet1D ({error})") from error
+    schedule = diffusion.NoiseSchedule(**meta["schedule"])
+    return model.to(runtime.best_device(device)).eval(), schedule, meta
+
+
+def describe(data=None, encoder=None, conditioning: str | None = None) -> dict:
+    """What a model must fit, in the terms :func:`check_compatible` compares."""
+    found: dict = {}
+    if data is not None:
+        found.update(dataset=data.dataset, n_channels=data.signals.shape[2], n_times=data.signals.shape[3],
+                     ch_names=list(data.ch_names))
+    if conditioning is not None:
+        found["conditioning"] = conditioning
+    if encoder is not None and conditioning not in (None, "none"):
+        found["encoder"] = {"name": encoder.name, "fingerprint": encoder.fingerprint}
+        found["cond_dim"] = encoder.token_dim if conditioning == "cross_attention" else encoder.embed_dim
+    return found
+
+
+def check_compatible(trained: dict, found: dict, source) -> None:
+    """Raise ``ValueError`` when a model (or checkpoint) described by ``trained`` cannot serve ``found``."""
+    if "n_channels" in found and (found["n_channels"], found["n_times"]) != (trained["n_channels"], trained["n_times"]):
+        raise ValueError(f"{source} was trained on {trained['dataset']} signals of {trained['n_channels']} channels x "
+                         f"{trained['n_times']} samples, but the data ({found['dataset']}) has {found['n_channels']} x "
+                         f"{found['n_times']}; use a model trained on this data, or train one with `i2b train`")
+    if "ch_names" in found and found["ch_names"] != trained["ch_names"]:
+        raise ValueError(f"{source} was trained on channels {trained['ch_names'][:4]}..., but the data has "
+                         f"{found['ch_names'][:4]}... (names or order differ); the model's channels are fixed")
+    if "conditioning" in found and found["conditioning"] != trained["conditioning"]:
+        raise ValueError(f"{source} was trained with conditioning={trained['conditioning']!r}, but "
+                         f"{found['conditioning']!r} was asked for; use that mode or a model trained with this one")
+    if trained["conditioning"] == "none" or "encoder" not in found:
+        return
+    mine, theirs = trained["encoder"], found["encoder"]
+    if found["cond_dim"] != trained["cond_dim"]:
+        raise ValueError(f"{source} expects {trained['cond_dim']}-wide features from the image encoder "
+                         f"{mine['name']!r}, but {theirs['name']!r} gives {found['cond_dim']}; use {mine['name']!r}")
+    if theirs["fingerprint"] != mine["fingerprint"]:
+        raise ValueError(f"{source} was trained on features of the image encoder {mine['name']!r} (weights "
+                         f"{mine['fingerprint'][:12]}), but the encoder given is {theirs['name']!r} (weights "
+                         f"{theirs['fingerprint'][:12]}); features of another encoder mean nothing to it")

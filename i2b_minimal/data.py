@@ -1,0 +1,306 @@
+"""Loaders for THINGS-EEG2 and THINGS-MEG: one record type, one code path for real and synthetic data.
+
+Both datasets end up as a :class:`BrainData`: ``signals`` of shape
+(n_images, n_repetitions, n_channels, n_times), one image path and one concept
+per row. The on-disk formats are the published ones (DESIGN.md, "On-disk
+formats"), so the synthetic world of ``synthetic.py`` and the real downloads load
+through exactly the same lines.
+
+- THINGS-EEG2 (Gifford et al. 2022): a pickled dict per subject and split; rows
+  follow the sorted concept folders, then the sorted images inside each.
+- THINGS-MEG (Hebart et al. 2023): MNE epochs in presentation order, joined by
+  row to ``sample_attributes_P{n}.csv``; catch trials are dropped, repetitions
+  grouped per image, and training concepts that also appear in the test set are
+  removed so that train and test share no concept.
+
+Units. Values are returned exactly as stored. The published THINGS-EEG2 data
+are whitened by multivariate noise normalisation and the published THINGS-MEG
+epochs are baseline z-scored per trial and channel (Hebart et al. 2023
+preprocessing, ``mne.baseline.rescale(mode="zscore")``), so both are unitless
+with roughly unit variance even though MNE labels the MEG channels as
+magnetometers in tesla. Converting them to femtotesla would multiply z-scores by
+1e15; per-channel standardisation with training statistics belongs to the
+training pipeline, not to a loader.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+EEG_CHANNELS = ("Pz", "P3", "P7", "O1", "Oz", "O2", "P4", "P8", "P1",
+                "P5", "PO7", "PO3", "POz", "PO4", "PO8", "P6", "P2")
+SUBJECTS = {"things-eeg2": range(1, 11), "things-meg": range(1, 5)}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+EEG_KEYS = ("preprocessed_eeg_data", "ch_names", "times")
+MEG_COLUMNS = ("trial_type", "image_path")
+MEG_READ_CHUNK = 512  # epochs read from disk at a time: 512 x 271 x 281 float64 is 0.3 GB
+
+
+@dataclasses.dataclass
+class BrainData:
+    """Brain responses to images: one row per image, all repetitions kept."""
+
+    signals: np.ndarray  # float32 (n_images, n_repetitions, n_channels, n_times)
+    image_paths: list[Path]  # absolute, one per row of signals
+    concepts: list[str]  # one per row
+    ch_names: list[str]
+    times: np.ndarray  # seconds, one per sample
+    sfreq: float
+    ch_type: str  # "eeg" or "mag"
+    subject: int
+    split: str  # "train" or "test"
+    dataset: str  # "things-eeg2" or "things-meg"
+
+    def __post_init__(self):
+        n_images, _, n_channels, n_times = self.signals.shape
+        if not (len(self.image_paths) == len(self.concepts) == n_images):
+            raise ValueError(f"{n_images} signal rows but {len(self.image_paths)} images and {len(self.concepts)} concepts")
+        if len(self.ch_names) != n_channels or len(self.times) != n_times:
+            raise ValueError(f"signals have {n_channels} channels x {n_times} samples, but "
+                             f"{len(self.ch_names)} channel names and {len(self.times)} times")
+
+    @property
+    def n_images(self) -> int:
+        return self.signals.shape[0]
+
+    @property
+    def n_repetitions(self) -> int:
+        return self.signals.shape[1]
+
+    def mean_over_repetitions(self) -> np.ndarray:
+        """(n_images, n_channels, n_times): the average response, what encoding models predict."""
+        return self.signals.mean(axis=1)
+
+    def subset(self, indices) -> BrainData:
+        """The same record restricted to some images (an index array, a slice or a boolean mask)."""
+        rows = np.arange(self.n_images)[indices]
+        return dataclasses.replace(self, signals=self.signals[rows], image_paths=[self.image_paths[i] for i in rows],
+                                   concepts=[self.concepts[i] for i in rows])
+
+
+def load(dataset: str, root, subject: int = 1, split: str = "train") -> BrainData:
+    """Dispatch on the dataset name ("things-eeg2"/"eeg" or "things-meg"/"meg")."""
+    loaders = {"things-eeg2": load_things_eeg2, "eeg": load_things_eeg2, "things-meg": load_things_meg, "meg": load_things_meg}
+    if dataset not in loaders:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(loaders)}")
+    return loaders[dataset](root, subject=subject, split=split)
+
+
+def load_things_eeg2(root, subject: int = 1, split: str = "train") -> BrainData:
+    """THINGS-EEG2 (Gifford et al. 2022) for one subject: (16540, 4, 17, 100) train, (200, 80, 17, 100) test."""
+    split = _normalise_split(split)
+    root = _check_root(root, "things-eeg2", subject)
+    word = "training" if split == "train" else "test"
+    path = root / "preprocessed_data" / f"sub-{subject:02d}" / f"preprocessed_eeg_{word}.npy"
+    _require(path, "things-eeg2", root)
+    record = np.load(path, allow_pickle=True)  # the published format is a pickled dict
+    record = record.item() if record.dtype == object and record.shape == () else record
+    if not isinstance(record, dict) or any(key not in record for key in EEG_KEYS):
+        found = sorted(record) if isinstance(record, dict) else type(record).__name__
+        raise ValueError(f"{path}: expected a pickled dict with keys {list(EEG_KEYS)}, found {found}")
+    signals = np.asarray(record["preprocessed_eeg_data"])
+    ch_names = [str(name) for name in record["ch_names"]]
+    times = np.asarray(record["times"], dtype=np.float64)
+    image_paths = _list_images(root / "image_set" / f"{word}_images", root)
+    expected = f"(n_images={len(image_paths)}, n_repetitions, n_channels={len(ch_names)}, n_times={len(times)})"
+    if signals.ndim != 4 or signals.shape[0] != len(image_paths) or signals.shape[2:] != (len(ch_names), len(times)):
+        raise ValueError(f"{path}: preprocessed_eeg_data has shape {signals.shape}, expected {expected} "
+                         f"to match {len(image_paths)} images in {root / 'image_set' / f'{word}_images'}")
+    _check_finite(signals, path)
+    _check_eeg_channels(ch_names, path)
+    concepts = [re.sub(r"^\d+_", "", image.parent.name) for image in image_paths]  # "00001_aardvark" -> "aardvark"
+    return BrainData(signals.astype(np.float32, copy=False), image_paths, concepts, ch_names, times,
+                     _sfreq(times, path), "eeg", subject, split, "things-eeg2")
+
+
+def load_things_meg(root, subject: int = 1, split: str = "train", image_root=None,
+                    progress: bool = True) -> BrainData:
+    """THINGS-MEG (Hebart et al. 2023) for one subject: test (200, 12, 271, 281); train (n, 1, 271, 281).
+
+    ``image_root`` is where ``image_path`` of the CSV is relative to (default:
+    ``root``). Test images listed flat as ``images_test_meg/<file>`` are also
+    looked up in the THINGS database layout ``images_meg/<concept>/<file>``.
+    """
+    import mne
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    split = _normalise_split(split)
+    root = _check_root(root, "things-meg", subject)
+    image_root = Path(image_root).expanduser().resolve() if image_root is not None else root
+    fif = root / "derivatives" / "preprocessed" / f"preprocessed_P{subject}-epo.fif"
+    csv = root / "sourcedata" / f"sample_attributes_P{subject}.csv"
+    _require(fif, "things-meg", root)
+    _require(csv, "things-meg", root)
+    attributes = pd.read_csv(csv)
+    missing = [column for column in MEG_COLUMNS if column not in attributes.columns]
+    if missing:
+        raise ValueError(f"{csv}: expected columns {list(MEG_COLUMNS)}, missing {missing}")
+    # Not preloaded: the full file is 27048 epochs (8 GB as float32); read only the rows this split needs.
+    epochs = mne.read_epochs(fif, preload=False, verbose=False)
+    if len(epochs) != len(attributes):
+        raise ValueError(f"{fif} holds {len(epochs)} epochs but {csv} has {len(attributes)} rows; expected one row per epoch")
+    not_mag = [name for name, kind in zip(epochs.ch_names, epochs.get_channel_types()) if kind != "mag"]
+    if not_mag:
+        raise ValueError(f"{fif}: expected only magnetometer ('mag') channels, found other types for {not_mag}")
+
+    table = pd.DataFrame({"row": np.arange(len(attributes)), "trial_type": attributes["trial_type"].astype(str).str.strip(),
+                          "image_path": attributes["image_path"].astype(str).str.strip()})
+    table["concept"] = table["image_path"].map(_meg_concept)
+    test_concepts = set(table.loc[table.trial_type == "test", "concept"])
+    if split == "test":
+        table = table[table.trial_type == "test"]
+    else:  # "exp" trials; "catch" trials are dropped with everything else
+        table = table[(table.trial_type == "exp") & ~table.concept.isin(test_concepts)]
+    if table.empty:
+        raise ValueError(f"{csv}: no {split} trials (trial_type 'exp' for train, 'test' for test)")
+    table = table.sort_values(["concept", "image_path", "row"])
+    groups = table.groupby("image_path", sort=False)["row"].apply(list)
+    counts = sorted({len(rows) for rows in groups})
+    if len(counts) != 1:
+        raise ValueError(f"{csv}: every {split} image must be shown equally often, found repetition counts {counts}")
+    rows = np.array(groups.tolist(), dtype=np.int64)  # (n_images, n_repetitions) epoch indices
+
+    image_paths = [_resolve_meg_image(image_root, rel) for rel in groups.index]
+    absent = [rel for rel, path in zip(groups.index, image_paths) if path is None]
+    if absent:
+        raise FileNotFoundError(f"{len(absent)} images listed in {csv} are missing under {image_root}, e.g. "
+                                f"{image_root / absent[0]}; download them with `i2b data download things-meg`")
+
+    flat = rows.ravel()
+    order = np.argsort(flat)
+    signals = np.empty((flat.size, len(epochs.ch_names), len(epochs.times)), dtype=np.float32)
+    for start in tqdm(range(0, flat.size, MEG_READ_CHUNK), desc=f"reading MEG P{subject} {split}", disable=not progress):
+        take = order[start:start + MEG_READ_CHUNK]
+        signals[take] = epochs.get_data(item=flat[take], copy=False)
+    _check_finite(signals, fif)
+    signals = signals.reshape(*rows.shape, *signals.shape[1:])
+    return BrainData(signals, image_paths, groups.index.map(_meg_concept).tolist(), list(epochs.ch_names),
+                     np.asarray(epochs.times, dtype=np.float64), float(epochs.info["sfreq"]), "mag",
+                     subject, split, "things-meg")
+
+
+class BrainDataset:
+    """A torch ``Dataset`` of (condition, signal) pairs, one item per image.
+
+    ``features`` (optional) is indexed by image row: an array or tensor, or a
+    tuple of them such as CLIP's ``(tokens, pooled)``; without it the condition
+    is the image path as a string. ``trials="mean"`` yields the average over
+    repetitions (the encoding target of Gifford et al. 2022); ``trials="single"``
+    yields one repetition drawn at random on every ``__getitem__``, a form of
+    data augmentation. The draw is a pure function of (seed, epoch, index, how
+    often this index was drawn), so runs are reproducible and independent of
+    shuffling; call :meth:`set_epoch` every epoch when a ``DataLoader`` uses
+    worker processes, which each start from a copy of the draw counters.
+    """
+
+    def __init__(self, brain_data: BrainData, features=None, trials: str = "mean", seed: int = 0):
+        if trials not in ("mean", "single"):
+            raise ValueError(f"trials must be 'mean' or 'single', not {trials!r}")
+        if features is not None:
+            lengths = {len(f) for f in (features if isinstance(features, (tuple, list)) else (features,))}
+            if lengths != {brain_data.n_images}:
+                raise ValueError(f"features have {sorted(lengths)} rows but brain_data has {brain_data.n_images} images")
+        self.brain_data, self.features, self.trials, self.seed = brain_data, features, trials, seed
+        self.mean = brain_data.mean_over_repetitions() if trials == "mean" else None
+        self.epoch = 0
+        self._draws = np.zeros(brain_data.n_images, dtype=np.int64)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.brain_data.n_images
+
+    def __getitem__(self, index: int):
+        import torch
+
+        if self.trials == "mean":
+            signal = self.mean[index]
+        else:
+            rng = np.random.default_rng([self.seed, self.epoch, index, self._draws[index]])
+            self._draws[index] += 1
+            signal = self.brain_data.signals[index, rng.integers(self.brain_data.n_repetitions)]
+        if self.features is None:
+            condition = str(self.brain_data.image_paths[index])
+        elif isinstance(self.features, (tuple, list)):
+            condition = tuple(torch.as_tensor(f[index]) for f in self.features)
+        else:
+            condition = torch.as_tensor(self.features[index])
+        return condition, torch.as_tensor(np.ascontiguousarray(signal), dtype=torch.float32)
+
+
+def _normalise_split(split: str) -> str:
+    names = {"train": "train", "training": "train", "test": "test"}
+    if split not in names:
+        raise ValueError(f"split must be 'train' (or 'training') or 'test', not {split!r}")
+    return names[split]
+
+
+def _how_to_get(dataset: str, root: Path) -> str:
+    modality = "eeg" if dataset == "things-eeg2" else "meg"
+    return (f"download it with `i2b data download {dataset} --out {root}`, or write the offline synthetic "
+            f"world in the same format with `i2b data synth --modality {modality} --out {root}`")
+
+
+def _check_root(root, dataset: str, subject: int) -> Path:
+    valid = SUBJECTS[dataset]
+    if not isinstance(subject, (int, np.integer)) or subject not in valid:
+        raise ValueError(f"{dataset} has subjects {valid.start}-{valid.stop - 1}; subject {subject!r} does not exist")
+    root = Path(root).expanduser().resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder {root} does not exist; {_how_to_get(dataset, root)}")
+    return root
+
+
+def _require(path: Path, dataset: str, root: Path) -> None:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; {_how_to_get(dataset, root)}")
+
+
+def _list_images(folder: Path, root: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {folder} does not exist; {_how_to_get('things-eeg2', root)}")
+    return [image for concept in sorted(p for p in folder.iterdir() if p.is_dir())
+            for image in sorted(concept.iterdir()) if image.suffix.lower() in IMAGE_SUFFIXES]
+
+
+def _check_finite(signals: np.ndarray, path: Path) -> None:
+    bad = signals.size - np.count_nonzero(np.isfinite(signals))
+    if bad:
+        raise ValueError(f"{path}: {bad} of {signals.size} values are NaN or Inf; the file is damaged, download or write it again")
+
+
+def _check_eeg_channels(ch_names: list[str], path: Path) -> None:
+    import mne
+
+    builtin = mne.channels.get_builtin_montages()
+    montage = mne.channels.make_standard_montage("colin27_1020" if "colin27_1020" in builtin else "standard_1020")
+    unknown = [name for name in ch_names if name not in montage.ch_names]
+    if unknown:
+        raise ValueError(f"{path}: channels {unknown} are not in the 10-20 montage; expected names such as {list(EEG_CHANNELS)}")
+
+
+def _sfreq(times: np.ndarray, path: Path) -> float:
+    steps = np.diff(times)
+    if times.ndim != 1 or steps.size == 0 or not np.all(steps > 0) or not np.allclose(steps, steps[0], rtol=1e-4):
+        raise ValueError(f"{path}: times must be at least two increasing, evenly spaced values in seconds")
+    return float(round(1.0 / steps.mean(), 6))
+
+
+def _meg_concept(image_path: str) -> str:
+    """``images_meg/aardvark/aardvark_01b.jpg`` -> aardvark; ``images_test_meg/coat_rack_13s.jpg`` -> coat_rack."""
+    parts = PurePosixPath(image_path).parts
+    return parts[-2] if len(parts) >= 3 else PurePosixPath(image_path).stem.rsplit("_", 1)[0]
+
+
+def _resolve_meg_image(image_root: Path, image_path: str) -> Path | None:
+    name = PurePosixPath(image_path).name
+    for candidate in (image_root / image_path, image_root / "images_meg" / _meg_concept(image_path) / name):
+        if candidate.is_file():
+            return candidate
+    return None

@@ -1,0 +1,318 @@
+"""The denoiser: a 1D U-Net over time that listens to the image.
+
+The network takes a noisy signal x_t (B, sensors, time), the diffusion step t
+and an image condition, and predicts the noise in x_t (Ho et al. 2020, eq. 14).
+The sensors (17 EEG electrodes, 271 MEG magnetometers) are the input channels;
+convolutions run along time. It is the U-Net of Ho et al. 2020 (App. B) in one
+dimension:
+
+* residual blocks with GroupNorm, each told the step t through a sinusoidal
+  embedding (Vaswani et al. 2017, Sec. 3.5) added to its features;
+* an encoder that halves the time resolution at every level, a bottleneck, and a
+  decoder that doubles it again, with skip connections between equal levels;
+* attention only at the low-resolution levels and the bottleneck, where the
+  sequences are short (25 steps instead of 100 for EEG), which keeps it fast.
+
+``conditioning`` selects how the image enters, the ablation of arXiv 2509.00787:
+
+* ``"cross_attention"``: time steps attend to the image tokens (B, L, D) (the paper's method);
+* ``"concat"``: the image embedding (B, D), projected to ``base_channels`` and broadcast
+  over time, is concatenated to the input channels;
+* ``"add"``: the image embedding, projected to the time-embedding width, is added
+  to the time embedding, so every residual block sees it;
+* ``"none"``: no image (``cond`` is ignored), the lower bound of the ablation.
+
+In ``concat`` and ``add`` a token sequence (B, L, D) is mean-pooled to (B, D).
+``cond=None`` means "no image": a learned null embedding takes its place. It is
+the unconditional model of classifier-free guidance (Ho & Salimans 2022), and
+:meth:`UNet1D.null_condition` gives exactly the same null in the shape of a
+real condition, for condition dropout and for batched guidance.
+
+Any length works. The time axis is halved ``len(channel_mults) - 1`` times, so
+the input is zero-padded at the end to a multiple of 2**(levels - 1)
+(281 MEG samples -> 284) and the output is cropped back. The padded tail is seen
+by the network, as zeros, but never returned, so it is never scored by the loss.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from .attention import CrossAttention, SelfAttention
+
+CONDITIONING_MODES = ("cross_attention", "concat", "add", "none")
+
+
+@dataclass(frozen=True)
+class UNet1DConfig:
+    """Everything needed to rebuild a :class:`UNet1D`; saved as config.json by ``save_pretrained``."""
+
+    n_channels: int
+    cond_dim: int | None = None
+    conditioning: str = "cross_attention"
+    base_channels: int = 64
+    channel_mults: tuple[int, ...] = (1, 2, 2)
+    layers_per_level: int = 2
+    attention_levels: tuple[int, ...] = (1, 2)
+    self_attention: bool = True
+    num_heads: int = 4
+    groups: int = 8
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        # JSON turns tuples into lists; keep the config hashable and comparable.
+        object.__setattr__(self, "channel_mults", tuple(self.channel_mults))
+        object.__setattr__(self, "attention_levels", tuple(self.attention_levels))
+        if self.conditioning not in CONDITIONING_MODES:
+            raise ValueError(f"unknown conditioning {self.conditioning!r}; choose one of {CONDITIONING_MODES}")
+        if self.n_channels < 1:
+            raise ValueError(f"n_channels must be positive, got {self.n_channels}")
+        if self.conditioning != "none" and not (isinstance(self.cond_dim, int) and self.cond_dim > 0):
+            raise ValueError(
+                f"conditioning={self.conditioning!r} needs cond_dim, the width of the image features "
+                f"(e.g. ImageEncoder.token_dim), got {self.cond_dim!r}; or use conditioning='none'"
+            )
+        widths = [self.base_channels * m for m in self.channel_mults]
+        if any(w % self.groups or w % self.num_heads for w in widths):
+            raise ValueError(f"channel widths {widths} must be divisible by groups={self.groups} and num_heads={self.num_heads}")
+        if any(not 0 <= level < len(widths) for level in self.attention_levels):
+            raise ValueError(f"attention_levels {self.attention_levels} must lie in 0..{len(widths) - 1}")
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of the step t (Vaswani et al. 2017, Sec. 3.5; Ho et al. 2020, App. B): (B,) -> (B, dim)."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    angles = t.float()[:, None] * frequencies[None, :]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+class ResBlock(nn.Module):
+    """GroupNorm -> SiLU -> conv, plus the step embedding, twice, around a skip (Ho et al. 2020, App. B)."""
+
+    def __init__(self, in_channels: int, out_channels: int, time_dim: int, groups: int, dropout: float):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, in_channels)
+        self.conv1 = nn.Conv1d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.time_proj = nn.Linear(time_dim, out_channels)
+        self.norm2 = nn.GroupNorm(groups, out_channels)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv1d(out_channels, out_channels, kernel_size=3, padding=1)
+        self.skip = nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
+
+    def forward(self, h: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(F.silu(self.norm1(h)))
+        x = x + self.time_proj(temb)[:, :, None]  # one bias per channel, the same at every time step
+        x = self.conv2(self.dropout(F.silu(self.norm2(x))))
+        return self.skip(h) + x
+
+
+class Stage(nn.Module):
+    """One U-Net level: residual blocks, then (at low resolution) self- and cross-attention."""
+
+    def __init__(self, in_channels, out_channels, n_blocks, time_dim, context_width, cfg: UNet1DConfig,
+                 with_attention: bool):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            ResBlock(in_channels if i == 0 else out_channels, out_channels, time_dim, cfg.groups, cfg.dropout)
+            for i in range(n_blocks)
+        )
+        use_self = with_attention and cfg.self_attention
+        use_cross = with_attention and cfg.conditioning == "cross_attention"
+        self.self_attention = SelfAttention(out_channels, cfg.num_heads, cfg.groups) if use_self else None
+        self.cross_attention = CrossAttention(out_channels, context_width, cfg.num_heads, cfg.groups) if use_cross else None
+
+    def forward(self, h, temb, context, attention_maps: list | None):
+        for block in self.blocks:
+            h = block(h, temb)
+        if self.self_attention is not None:
+            h, _ = self.self_attention(h)
+        if self.cross_attention is not None:
+            h, weights = self.cross_attention(h, context)
+            if attention_maps is not None:
+                attention_maps.append(weights)
+        return h
+
+
+class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=["eeg", "meg", "diffusion"]):
+    """Predicts the noise in a (B, n_channels, T) signal, conditioned on an image.
+
+    ``model(x_t, t, cond)`` with x_t (B, C, T), t (B,) int64 steps and cond
+    (B, L, D) tokens, (B, D) embedding, or None (the null condition) returns
+    (B, C, T). ``return_attention=True`` also returns the cross-attention weights
+    as a dict of (B, heads, T_level, L) tensors, one per attention layer, where
+    T_level is the padded length divided by 2**level.
+    """
+
+    def __init__(
+        self,
+        n_channels: int,
+        cond_dim: int | None = None,
+        conditioning: str = "cross_attention",
+        base_channels: int = 64,
+        channel_mults: tuple[int, ...] = (1, 2, 2),
+        layers_per_level: int = 2,
+        attention_levels: tuple[int, ...] = (1, 2),
+        self_attention: bool = True,
+        num_heads: int = 4,
+        groups: int = 8,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        cfg = UNet1DConfig(n_channels, cond_dim, conditioning, base_channels, channel_mults, layers_per_level,
+                           attention_levels, self_attention, num_heads, groups, dropout)
+        self.config = cfg
+        widths = [base_channels * m for m in cfg.channel_mults]
+        time_dim = 4 * base_channels
+        self.time_mlp = nn.Sequential(nn.Linear(base_channels, time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim))
+
+        in_channels = n_channels
+        context_width = widths[-1]
+        if conditioning != "none":
+            # Learned "no image" embedding (classifier-free guidance, Ho & Salimans 2022, Sec. 3.2).
+            self.null_cond = nn.Parameter(torch.randn(cond_dim))
+            self.cond_norm = nn.LayerNorm(cond_dim)  # CLIP features have a few very large dimensions
+            # One projection of the image features, shared by all layers: to the model width for
+            # cross-attention (cheaper than every layer projecting, say, 257 x 1024 CLIP tokens itself),
+            # to the extra input channels for concat, to the time-embedding width for add.
+            width = {"cross_attention": context_width, "concat": base_channels, "add": time_dim}[conditioning]
+            self.cond_proj = nn.Linear(cond_dim, width)
+        if conditioning == "concat":
+            in_channels += base_channels
+        self.input_conv = nn.Conv1d(in_channels, widths[0], kernel_size=3, padding=1)
+
+        levels = range(len(widths))
+        attend = set(cfg.attention_levels)
+        self.down = nn.ModuleList(
+            Stage(widths[max(i - 1, 0)], widths[i], layers_per_level, time_dim, context_width, cfg, i in attend) for i in levels
+        )
+        self.downsample = nn.ModuleList(
+            nn.Conv1d(w, w, kernel_size=3, stride=2, padding=1) if i < len(widths) - 1 else nn.Identity()
+            for i, w in enumerate(widths)
+        )
+        self.mid = Stage(widths[-1], widths[-1], 2, time_dim, context_width, cfg, with_attention=True)
+        # Decoder, deepest level first: upsample (except at the bottom), concatenate the skip, residual blocks.
+        self.upsample = nn.ModuleList(
+            Upsample(widths[i + 1]) if i < len(widths) - 1 else nn.Identity() for i in reversed(levels)
+        )
+        self.up = nn.ModuleList(
+            Stage(widths[min(i + 1, len(widths) - 1)] + widths[i], widths[i], layers_per_level, time_dim, context_width,
+                  cfg, i in attend)
+            for i in reversed(levels)
+        )
+        self.output = nn.Sequential(nn.GroupNorm(groups, widths[0]), nn.SiLU(),
+                                    nn.Conv1d(widths[0], n_channels, kernel_size=3, padding=1))
+
+    # -- the condition -------------------------------------------------------------------------------
+
+    def null_condition(self, like: torch.Tensor) -> torch.Tensor:
+        """The null condition in the shape of ``like`` ((B, D) or (B, L, D)): what ``cond=None`` means.
+
+        Every token is the learned null embedding, so attention over it is uniform
+        and returns that one embedding's value, as ``cond=None`` (one null token) does.
+        """
+        if self.config.conditioning == "none":
+            return like
+        return self.null_cond.to(like.dtype).expand_as(like)
+
+    def _check_inputs(self, x, t, cond):
+        cfg = self.config
+        if x.dim() != 3 or x.shape[1] != cfg.n_channels:
+            raise ValueError(f"expected x of shape (batch, {cfg.n_channels}, time), got {tuple(x.shape)}; "
+                             f"this model was built for n_channels={cfg.n_channels}")
+        if t.shape != (x.shape[0],):
+            raise ValueError(f"expected t of shape ({x.shape[0]},), one step per signal, got {tuple(t.shape)}")
+        if cond is None or cfg.conditioning == "none":
+            return
+        if cond.dim() not in (2, 3) or cond.shape[0] != x.shape[0] or cond.shape[-1] != cfg.cond_dim:
+            raise ValueError(f"expected cond of shape ({x.shape[0]}, {cfg.cond_dim}) or ({x.shape[0]}, tokens, "
+                             f"{cfg.cond_dim}), got {tuple(cond.shape)}; cond_dim={cfg.cond_dim} must match the "
+                             "image encoder's width")
+
+    # -- the forward pass ----------------------------------------------------------------------------
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | int, cond: torch.Tensor | None = None,
+                return_attention: bool = False):
+        t = torch.as_tensor(t, device=x.device)
+        if t.dim() == 0:
+            t = t.expand(x.shape[0])
+        self._check_inputs(x, t, cond)
+        mode = self.config.conditioning
+        length = x.shape[-1]
+        multiple = 2 ** (len(self.config.channel_mults) - 1)
+        x = F.pad(x, (0, -length % multiple))
+
+        temb = self.time_mlp(timestep_embedding(t, self.config.base_channels))
+        context = None
+        if mode != "none":
+            if cond is None:
+                cond = self.null_cond.to(x.dtype).expand(x.shape[0], 1, -1)
+            if mode == "cross_attention":
+                context = self.cond_proj(self.cond_norm(cond if cond.dim() == 3 else cond[:, None]))
+            else:
+                pooled = self.cond_proj(self.cond_norm(cond.mean(dim=1) if cond.dim() == 3 else cond))
+                if mode == "add":
+                    temb = temb + pooled
+                else:  # concat: the same image vector at every time step, as extra input channels
+                    x = torch.cat([x, pooled[:, :, None].expand(-1, -1, x.shape[-1])], dim=1)
+        temb = F.silu(temb)  # every ResBlock reads the embedding through SiLU -> Linear
+
+        maps = [] if return_attention else None
+        h = self.input_conv(x)
+        skips = []
+        for stage, downsample in zip(self.down, self.downsample):
+            h = stage(h, temb, context, maps)
+            skips.append(h)
+            h = downsample(h)
+        h = self.mid(h, temb, context, maps)
+        for stage, upsample in zip(self.up, self.upsample):
+            h = upsample(h)
+            h = stage(torch.cat([h, skips.pop()], dim=1), temb, context, maps)
+        out = self.output(h)[..., :length]
+        if return_attention:
+            return out, dict(zip(self._attention_names(), maps))
+        return out
+
+    def _attention_names(self) -> list[str]:
+        n = len(self.config.channel_mults)
+        names = [f"down{i}" for i in range(n)] + ["mid"] + [f"up{i}" for i in reversed(range(n))]
+        stages = [*self.down, self.mid, *self.up]
+        return [name for name, stage in zip(names, stages) if stage.cross_attention is not None]
+
+    # -- bookkeeping ----------------------------------------------------------------------------------
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    def summary(self) -> str:
+        """One line per part: where the parameters are."""
+        condition = [self.cond_norm, self.cond_proj] if self.config.conditioning != "none" else []
+        parts = {"time embedding": [self.time_mlp], "condition": condition, "encoder": [self.input_conv, *self.down, *self.downsample],
+                 "bottleneck": [self.mid], "decoder": [*self.upsample, *self.up], "output": [self.output]}
+        null = self.null_cond.numel() if self.config.conditioning != "none" else 0
+        lines = [f"UNet1D({', '.join(f'{k}={v}' for k, v in asdict(self.config).items())})"]
+        for name, modules in parts.items():
+            count = sum(p.numel() for m in modules for p in m.parameters()) + (null if name == "condition" else 0)
+            lines.append(f"  {name:<15}{count:>12,}")
+        lines.append(f"  {'total':<15}{self.num_parameters():>12,}")
+        return "\n".join(lines)
+
+    def extra_repr(self) -> str:
+        return f"conditioning={self.config.conditioning!r}, parameters={self.num_parameters():,}"
+
+
+class Upsample(nn.Module):
+    """Double the time resolution: nearest-neighbour repeat, then a 3-tap convolution to smooth it."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, kernel_size=3, padding=1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(h, scale_factor=2, mode="nearest"))
