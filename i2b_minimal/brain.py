@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import sensors
+
 EEG_CHANNELS = ("Pz", "P3", "P7", "O1", "Oz", "O2", "P4", "P8", "P1",
                 "P5", "PO7", "PO3", "POz", "PO4", "PO8", "P6", "P2")
 EEG_REFERENCE = "Fz"  # a frontal reference keeps the posterior P1 positive, as in recordings
@@ -35,7 +37,7 @@ HEMISPHERES = np.array([-1.0, 1.0])  # left, right (sign of x in head coordinate
 
 # Single-trial signal-to-noise ratio: the RMS of a typical evoked response over
 # channels and the first 500 ms, divided by the RMS of the trial noise.
-SNR = {"eeg": 0.35, "meg": 0.3}
+SNR = {"eeg": 0.45, "meg": 0.5}
 DIPOLE_MOMENT = 20e-9  # A*m; 20 nAm gives ~100 fT over occipital MEG sensors
 
 
@@ -90,44 +92,37 @@ def component_drive(features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nda
 # ----------------------------------------------------------------------------- sensors
 
 
-def _eeg_montage():
+def meg_channel_names() -> list[str]:
+    """271 sensor names of the canonical CTF-275 helmet, standing in for THINGS-MEG's 271."""
     import mne
 
-    # colin27_1020 is the 10-20 montage in MNE >= 1.13; older MNE calls it standard_1020.
-    available = mne.channels.get_builtin_montages()
-    name = next(n for n in ("colin27_1020", "standard_1020", "standard_1005") if n in available)
-    return mne.channels.make_standard_montage(name)
+    names = mne.channels.read_meg_canonical_info("ctf275", verbose=False)["ch_names"]
+    # The canonical file lists 274 working sensors; drop three spread-out ones to keep 271
+    # (which ones THINGS-MEG lacks does not matter for a simulation).
+    return [name for i, name in enumerate(names) if i not in (40, 140, 240)][:N_MEG_CHANNELS]
 
 
 def sensor_info(modality: str, with_reference: bool = False):
-    """MNE ``Info`` for the EEG channels (with positions) or the 271 CTF MEG sensors."""
+    """MNE ``Info`` with sensor positions: the 17 EEG electrodes (+ Fz) or the 271 CTF MEG sensors."""
     import mne
 
     if modality == "eeg":
-        names = list(EEG_CHANNELS) + ([EEG_REFERENCE] if with_reference else [])
-        info = mne.create_info(names, sfreq=100.0, ch_types="eeg")
-        info.set_montage(_eeg_montage())
-        return info
+        return sensors.make_info(list(EEG_CHANNELS) + ([EEG_REFERENCE] if with_reference else []), 100.0, "eeg")
     if modality == "meg":
-        canonical = mne.channels.read_meg_canonical_info("ctf275")
-        # The canonical CTF-275 layout lists 274 working sensors; we keep 271 like THINGS-MEG,
-        # dropping three spread-out ones (which ones THINGS-MEG lacks does not matter here).
-        keep = [i for i in range(len(canonical["chs"])) if i not in (40, 140, 240)][:N_MEG_CHANNELS]
-        info = mne.create_info([canonical["ch_names"][i] for i in keep], sfreq=200.0, ch_types="mag")
-        for channel, source in zip(info["chs"], (canonical["chs"][i] for i in keep)):
-            channel.update(loc=source["loc"].copy(), coil_type=source["coil_type"], coord_frame=source["coord_frame"])
+        info = sensors.make_info(meg_channel_names(), 200.0, "mag")
         info["dev_head_t"] = mne.transforms.Transform("meg", "head")  # the head sits at the helmet's origin
         return info
     raise ValueError(f"modality must be 'eeg' or 'meg', not {modality!r}")
 
 
-def _head_sphere(modality: str, info):
+def _head_sphere(modality: str):
     """The spherical conductor, its centre and its radius (m)."""
     import mne
 
     if modality == "eeg":
-        sphere = mne.make_sphere_model("auto", "auto", info, verbose=False)
-        return sphere, np.asarray(sphere["r0"]), float(sphere.radius)
+        # The sphere fitted to the whole 10-20 montage, the one the topographies use too.
+        *centre, radius = sensors.topomap_sphere(sensor_info("eeg"))
+        return mne.make_sphere_model(centre, radius, verbose=False), np.asarray(centre), float(radius)
     # MEG sees only the centre of a spherical conductor; the CTF helmet is centred on the device origin.
     centre = np.zeros(3)
     return mne.make_sphere_model(centre, None, verbose=False), centre, 0.09
@@ -175,7 +170,7 @@ def make_subject(modality: str, number: int, n_background: int = 48) -> Subject:
     """Subject ``number``'s anatomy and physiology, the same every time."""
     rng = np.random.default_rng([{"eeg": 2, "meg": 3}[modality], number, 1854])
     info = sensor_info(modality, with_reference=True)
-    sphere, centre, radius = _head_sphere(modality, info)
+    sphere, centre, radius = _head_sphere(modality)
 
     positions, orientations = [], []
     for component in COMPONENTS:
@@ -207,7 +202,7 @@ def make_subject(modality: str, number: int, n_background: int = 48) -> Subject:
                                                   "saturation", "texture")}
     average.update(side=np.zeros(1), vertical=np.zeros(1), hue_cos=np.zeros(1), hue_sin=np.zeros(1))
     window = (subject.times >= 0) & (subject.times < 0.5)
-    signal_rms = np.sqrt(np.mean(evoked(subject, average)[0][:, window] ** 2))
+    signal_rms = np.sqrt(np.mean(evoked(subject, average)[0][:, window].astype(np.float64) ** 2))
     noise_rms = signal_rms / SNR[modality]
     background_share = 0.85  # the rest is white sensor noise
     subject.noise_mixing = mixing * noise_rms * np.sqrt(background_share / np.mean(np.sum(mixing**2, axis=1)))
@@ -220,13 +215,13 @@ def make_subject(modality: str, number: int, n_background: int = 48) -> Subject:
 
 
 def evoked(subject: Subject, features: dict[str, np.ndarray], chunk: int = 512) -> np.ndarray:
-    """Noiseless responses (n, C, T) float64 of ``subject`` to images with these features."""
+    """Noiseless responses (n, C, T) float32 of ``subject`` to images with these features."""
     amplitude, shift = component_drive(features)
     latency = np.array([c.latency for c in COMPONENTS]) + subject.latency_offset + shift  # (n, K)
     width = np.array([c.width for c in COMPONENTS])[None, :, None]
     sign = np.array([c.sign for c in COMPONENTS])[None, :, None]
     weights = subject.lead_field * subject.scale  # (C, K, 2)
-    out = np.empty((len(latency), len(subject.ch_names), len(subject.times)))
+    out = np.empty((len(latency), len(subject.ch_names), len(subject.times)), dtype=np.float32)
     for start in range(0, len(latency), chunk):
         part = slice(start, start + chunk)
         time_course = sign * np.exp(-0.5 * ((subject.times[None, None, :] - latency[part, :, None]) / width) ** 2)
@@ -255,7 +250,18 @@ def trial_noise(subject: Subject, rng: np.random.Generator, n_trials: int) -> np
     return noise * subject.scale
 
 
-def record(subject: Subject, responses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Single trials: noiseless ``responses`` (n, C, T) plus trial noise, baseline-corrected like real epochs."""
-    trials = responses + trial_noise(subject, rng, len(responses))
-    return trials - trials[..., subject.times < 0].mean(axis=-1, keepdims=True)
+def record(subject: Subject, responses: np.ndarray, rng: np.random.Generator, shown=None,
+           chunk: int = 2048) -> np.ndarray:
+    """Single trials (n_trials, C, T) float64: a noiseless response plus trial noise, baseline-corrected.
+
+    Trial ``i`` shows image ``shown[i]`` (a row of ``responses``; default: each row once, in order).
+    Works in chunks of trials to bound memory; the chunk size is part of what a seed reproduces.
+    """
+    shown = np.arange(len(responses)) if shown is None else np.asarray(shown)
+    trials = np.empty((len(shown), *responses.shape[1:]), dtype=np.float64)
+    baseline = subject.times < 0
+    for start in range(0, len(shown), chunk):
+        part = slice(start, start + chunk)
+        block = responses[shown[part]] + trial_noise(subject, rng, len(shown[part]))
+        trials[part] = block - block[..., baseline].mean(axis=-1, keepdims=True)  # as real epochs are
+    return trials

@@ -77,7 +77,7 @@ def save_checkpoint(root: str | os.PathLike, step: int, tensors: dict[str, dict[
         for group, group_tensors in tensors.items():
             path = tmp / f"{group}.safetensors"
             save_file({k: v.detach().to("cpu").contiguous() for k, v in group_tensors.items()}, path)
-            _fsync(path)
+            fsync_path(path)
             digests[path.name] = sha256_file(path)
         with open(tmp / STATE_FILE, "w") as handle:
             json.dump({**state, "step": step, "files": digests}, handle, indent=1)
@@ -102,7 +102,7 @@ def publish_folder(tmp: Path, final: Path) -> None:
         shutil.rmtree(old)
     else:
         os.replace(tmp, final)
-    _fsync(final.parent)
+    fsync_path(final.parent)
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
@@ -135,10 +135,45 @@ def _damaged(file: Path, what: str) -> str:
     return f"checkpoint file {file} {what}; {way_out}"
 
 
+# ----------------------------------------------------------------------------- a training run's state
+
+
+def save_training_state(root, step: int, model, ema_weights: dict, optimizer, scheduler, state: dict,
+                        extra_tensors: dict | None = None, keep: int = 2) -> Path:
+    """Checkpoint everything a resumed run needs: weights, EMA, AdamW, LR scheduler, every RNG, plus ``state``.
+
+    ``extra_tensors`` holds the caller's own counters (kept in ``rng.safetensors`` as ``extra.<name>``).
+    """
+    optimizer_tensors, optimizer_info = _optimizer_to_safe(optimizer.state_dict())
+    rng_tensors, rng_info = _capture_rng()
+    rng_tensors.update({f"extra.{k}": v for k, v in (extra_tensors or {}).items()})
+    tensors = {"model": model.state_dict(), "ema": ema_weights, "optimizer": optimizer_tensors, "rng": rng_tensors}
+    state = {**state, "optimizer": optimizer_info, "scheduler": scheduler.state_dict(), "rng": rng_info}
+    return save_checkpoint(root, step, tensors, state, keep=keep)
+
+
+def restore_training_state(saved: tuple[dict, dict], model, optimizer, scheduler, source) -> tuple[dict, dict, dict]:
+    """Load what :func:`save_training_state` wrote (``saved`` from :func:`load_checkpoint`) into the live objects.
+
+    Sets the global RNGs too. Returns ``(ema_weights, extra_tensors, state)``.
+    """
+    tensors, state = saved
+    try:
+        model.load_state_dict(tensors["model"])
+        optimizer.load_state_dict(_optimizer_from_safe(tensors["optimizer"], state["optimizer"]))
+    except (RuntimeError, KeyError, ValueError) as error:
+        raise CheckpointError(f"{source} does not fit the model this config builds: {error}") from error
+    scheduler.load_state_dict(state["scheduler"])
+    rng = dict(tensors["rng"])
+    extra = {k.removeprefix("extra."): rng.pop(k) for k in list(rng) if k.startswith("extra.")}
+    _restore_rng(rng, state["rng"])
+    return tensors["ema"], extra, state
+
+
 # ----------------------------------------------------------------------------- optimiser state
 
 
-def optimizer_to_safe(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:
+def _optimizer_to_safe(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:
     """Split ``optimizer.state_dict()`` into tensors (``state.<param>.<name>``) and JSON (hyper-parameters)."""
     tensors, plain = {}, {}
     for param, entries in state_dict["state"].items():
@@ -150,8 +185,8 @@ def optimizer_to_safe(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, {"param_groups": state_dict["param_groups"], "plain_state": plain}
 
 
-def optimizer_from_safe(tensors: dict[str, torch.Tensor], info: dict) -> dict:
-    """Inverse of :func:`optimizer_to_safe`: a dict for ``optimizer.load_state_dict``."""
+def _optimizer_from_safe(tensors: dict[str, torch.Tensor], info: dict) -> dict:
+    """Inverse of :func:`_optimizer_to_safe`: a dict for ``optimizer.load_state_dict``."""
     state: dict[int, dict] = {}
     for key, value in tensors.items():
         _, param, name = key.split(".", 2)
@@ -165,7 +200,7 @@ def optimizer_from_safe(tensors: dict[str, torch.Tensor], info: dict) -> dict:
 # ----------------------------------------------------------------------------- random states
 
 
-def capture_rng() -> tuple[dict[str, torch.Tensor], dict]:
+def _capture_rng() -> tuple[dict[str, torch.Tensor], dict]:
     """The global random states of Python, NumPy and torch (CPU and every CUDA device)."""
     version, python_state, gauss = random.getstate()
     kind, keys, position, has_gauss, cached = np.random.get_state()
@@ -177,7 +212,7 @@ def capture_rng() -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, plain
 
 
-def restore_rng(tensors: dict[str, torch.Tensor], plain: dict) -> None:
+def _restore_rng(tensors: dict[str, torch.Tensor], plain: dict) -> None:
     version, python_state, gauss = plain["python"]
     random.setstate((version, tuple(python_state), gauss))
     kind, position, has_gauss, cached = plain["numpy"]
@@ -199,103 +234,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-# ----------------------------------------------------------------------------- the exported model
-
-MODEL_META = "meta.json"
-
-
-def export_model(model: torch.nn.Module, folder: str | os.PathLike, meta: dict) -> Path:
-    """Write ``model`` with ``save_pretrained`` and ``meta`` (data, normalisation, encoder, schedule) as one folder, atomically."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        model.save_pretrained(tmp)
-        meta = {**meta, "weights_sha256": sha256_file(tmp / "model.safetensors")}
-        (tmp / MODEL_META).write_text(json.dumps(meta, indent=1))
-        for file in tmp.iterdir():
-            _fsync(file)
-        publish_folder(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
-
-
-def load_trained(path: str | os.PathLike, data=None, encoder=None, conditioning: str | None = None, device=None):
-    """Load an exported model: ``(model in eval mode, NoiseSchedule, meta)``.
-
-    Give the ``data`` (a ``BrainData``), ``encoder`` (an ``ImageEncoder``) or
-    ``conditioning`` you mean to use it with, and a model made for something
-    else is refused with a message saying what differs.
-    """
-    from . import diffusion, runtime, unet
-
-    path = Path(path)
-    meta_file, weights = path / MODEL_META, path / "model.safetensors"
-    if not meta_file.is_file():
-        raise FileNotFoundError(f"no trained model at {path}: {meta_file} is missing; `i2b train --output-dir RUN` "
-                                f"exports one to RUN/model")
-    try:
-        meta = json.loads(meta_file.read_text())
-        expected_digest = meta["weights_sha256"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{meta_file} is truncated or corrupt ({error}); export the model again") from error
-    if not weights.is_file():
-        raise FileNotFoundError(f"{weights} is missing; export the model again")
-    if sha256_file(weights) != expected_digest:
-        raise ValueError(f"{weights} is truncated or corrupt: its SHA-256 differs from the one in {meta_file}; "
-                         "export the model again (or train it again)")
-    check_compatible(meta, describe(data, encoder, conditioning or meta["conditioning"]), source=path)
-    try:
-        model = unet.UNet1D.from_pretrained(path)
-    except Exception as error:  # safetensors and the hub mixin raise many kinds; the file is what matters
-        raise ValueError(f"{weights} could not be loaded as a UNet1D ({error})") from error
-    schedule = diffusion.NoiseSchedule(**meta["schedule"])
-    return model.to(runtime.best_device(device)).eval(), schedule, meta
-
-
-def describe(data=None, encoder=None, conditioning: str | None = None) -> dict:
-    """What a model must fit, in the terms :func:`check_compatible` compares."""
-    found: dict = {}
-    if data is not None:
-        found.update(dataset=data.dataset, n_channels=data.signals.shape[2], n_times=data.signals.shape[3],
-                     ch_names=list(data.ch_names))
-    if conditioning is not None:
-        found["conditioning"] = conditioning
-    if encoder is not None and conditioning not in (None, "none"):
-        found["encoder"] = {"name": encoder.name, "fingerprint": encoder.fingerprint}
-        found["cond_dim"] = encoder.token_dim if conditioning == "cross_attention" else encoder.embed_dim
-    return found
-
-
-def check_compatible(trained: dict, found: dict, source) -> None:
-    """Raise ``ValueError`` when a model (or checkpoint) described by ``trained`` cannot serve ``found``."""
-    if "n_channels" in found and (found["n_channels"], found["n_times"]) != (trained["n_channels"], trained["n_times"]):
-        raise ValueError(f"{source} was trained on {trained['dataset']} signals of {trained['n_channels']} channels x "
-                         f"{trained['n_times']} samples, but the data ({found['dataset']}) has {found['n_channels']} x "
-                         f"{found['n_times']}; use a model trained on this data, or train one with `i2b train`")
-    if "ch_names" in found and found["ch_names"] != trained["ch_names"]:
-        raise ValueError(f"{source} was trained on channels {trained['ch_names'][:4]}..., but the data has "
-                         f"{found['ch_names'][:4]}... (names or order differ); the model's channels are fixed")
-    if "conditioning" in found and found["conditioning"] != trained["conditioning"]:
-        raise ValueError(f"{source} was trained with conditioning={trained['conditioning']!r}, but "
-                         f"{found['conditioning']!r} was asked for; use that mode or a model trained with this one")
-    if trained["conditioning"] == "none" or "encoder" not in found:
-        return
-    mine, theirs = trained["encoder"], found["encoder"]
-    if found["cond_dim"] != trained["cond_dim"]:
-        raise ValueError(f"{source} expects {trained['cond_dim']}-wide features from the image encoder "
-                         f"{mine['name']!r}, but {theirs['name']!r} gives {found['cond_dim']}; use {mine['name']!r}")
-    if theirs["fingerprint"] != mine["fingerprint"]:
-        raise ValueError(f"{source} was trained on features of the image encoder {mine['name']!r} (weights "
-                         f"{mine['fingerprint'][:12]}), but the encoder given is {theirs['name']!r} (weights "
-                         f"{theirs['fingerprint'][:12]}); features of another encoder mean nothing to it")

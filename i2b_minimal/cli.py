@@ -68,6 +68,207 @@ def _add_data_commands(sub) -> None:
     dl.set_defaults(func=_cmd_data_download)
 
 
+# ----------------------------------------------------------------------------- train
+
+# TrainConfig field -> (type or choices, help). Unset options keep TrainConfig's defaults, shrunk by I2B_FAST=1;
+# the table is written out (not read from TrainConfig) so that `i2b --help` does not have to import torch.
+TRAIN_OPTIONS = {
+    "data_root": (str, "dataset root (default: data/synthetic-eeg-small)"),
+    "modality": (["eeg", "meg"], "THINGS-EEG2 or THINGS-MEG layout"),
+    "subject": (int, "subject number"),
+    "encoder": (str, 'CLIP image encoder: "tiny", a hub id or a folder'),
+    "conditioning": (["cross_attention", "concat", "add", "none"], "how the image enters the U-Net"),
+    "base_channels": (int, "U-Net width"),
+    "trials": (["mean", "single"], "average the repetitions or draw single trials"),
+    "steps": (int, "optimiser steps"),
+    "batch_size": (int, "global batch, split across processes"),
+    "lr": (float, "peak learning rate of AdamW"),
+    "lr_schedule": (["cosine", "constant"], "after the warm-up"),
+    "warmup_steps": (int, "linear learning-rate warm-up"),
+    "weight_decay": (float, "AdamW weight decay"),
+    "grad_clip": (float, "gradient-norm clipping"),
+    "ema_decay": (float, "EMA decay of the weights used for sampling"),
+    "cond_drop_prob": (float, "probability of dropping the image (classifier-free guidance)"),
+    "num_train_timesteps": (int, "diffusion steps T"),
+    "beta_schedule": (["linear", "cosine"], "noise schedule"),
+    "prediction_type": (["epsilon", "v_prediction"], "what the network predicts"),
+    "gradient_accumulation_steps": (int, "micro-batches per optimiser step"),
+    "checkpoint_every": (int, "steps between checkpoints"),
+    "keep_checkpoints": (int, "how many recent checkpoints to keep"),
+    "output_dir": (str, "run folder: checkpoints/ and the exported model/"),
+    "seed": (int, "random seed"),
+    "device": (str, "cuda, mps or cpu (default: the best available)"),
+}
+
+
+def _cmd_train(args) -> int:
+    import dataclasses
+
+    from . import runtime, train
+
+    config = train.TrainConfig().fast_mode() if runtime.fast_mode() else train.TrainConfig()
+    given = {name: getattr(args, name) for name in TRAIN_OPTIONS if getattr(args, name) is not None}
+    result = train.train(dataclasses.replace(config, **given), resume=args.resume, overwrite=args.overwrite,
+                         stop_after=args.stop_after)
+    print(f"checkpoints in {result.output_dir / train.CHECKPOINT_DIR}; trained model in {result.model_dir}")
+    return 0
+
+
+def _add_train_commands(sub) -> None:
+    parser = sub.add_parser("train", help="train the diffusion model (also under accelerate launch / torchrun)",
+                            description="Options left out keep the defaults of i2b_minimal.train.TrainConfig.")
+    for name, (kind, text) in TRAIN_OPTIONS.items():
+        choices = kind if isinstance(kind, list) else None
+        parser.add_argument(f"--{name.replace('_', '-')}", type=None if choices else kind, choices=choices,
+                            default=None, help=text)
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output-dir")
+    parser.add_argument("--overwrite", action="store_true", help="delete the checkpoints in --output-dir and start again")
+    parser.add_argument("--stop-after", type=int, default=None, help="stop (with a checkpoint) after this step")
+    parser.set_defaults(func=_cmd_train)
+
+
+# ----------------------------------------------------------------------------- clip
+
+
+def _cmd_clip_train(args) -> int:
+    import dataclasses
+    import json
+
+    from . import tiny_clip
+
+    given = {name: getattr(args, name) for name in ("steps", "seed", "batch_size") if getattr(args, name) is not None}
+    config = dataclasses.replace(tiny_clip.TinyCLIPConfig(), **given)
+    out = args.out or tiny_clip.TINY_CLIP_DIR
+    metrics = tiny_clip.train_and_report(out, config)
+    print(json.dumps(metrics, indent=2))
+    print(f"tiny CLIP, metrics.json and MODEL_CARD.md written to {out}")
+    return 0
+
+
+def _cmd_clip_eval(args) -> int:
+    import json
+
+    from . import tiny_clip
+
+    model = args.model or tiny_clip.TINY_CLIP_DIR
+    metrics = {"retrieval": tiny_clip.retrieval(model), "linear_probe": tiny_clip.linear_probe(model)}
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _add_clip_commands(sub) -> None:
+    clip = sub.add_parser("clip", help="the bundled tiny CLIP").add_subparsers(dest="clip_command", required=True)
+    train = clip.add_parser("train", help="train the tiny CLIP on the synthetic world; write metrics and model card")
+    train.add_argument("--out", type=Path, default=None, help="output folder (default: the bundled one)")
+    train.add_argument("--steps", type=int, default=None, help="optimiser steps (default: TinyCLIPConfig.steps)")
+    train.add_argument("--batch-size", type=int, default=None, help="default: TinyCLIPConfig.batch_size")
+    train.add_argument("--seed", type=int, default=None, help="default: TinyCLIPConfig.seed")
+    train.set_defaults(func=_cmd_clip_train)
+    evaluate = clip.add_parser("eval", help="retrieval and linear-probe figures of a tiny CLIP folder")
+    evaluate.add_argument("--model", type=Path, default=None, help="default: the bundled tiny CLIP")
+    evaluate.set_defaults(func=_cmd_clip_eval)
+
+
+# ----------------------------------------------------------------------------- sample, evaluate, quickstart
+
+
+def _print_json(result: dict) -> None:
+    import json
+
+    print(json.dumps(result, indent=1))
+
+
+def _quiet_stdout(as_json: bool):
+    """Under --json, anything a library prints goes to stderr, so stdout holds exactly one JSON object."""
+    import contextlib
+
+    return contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+
+
+def _cmd_sample(args) -> int:
+    import numpy as np
+
+    from . import pipeline, runtime
+
+    signals = pipeline.generate(args.checkpoint, args.images, num_inference_steps=args.steps, sampler=args.sampler,
+                                guidance_scale=args.guidance_scale, samples_per_image=args.samples_per_image,
+                                seed=args.seed)
+    with runtime.atomic_path(args.out) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, signals)
+    print(f"wrote {args.out}: float32 {tuple(signals.shape)} (images, [samples,] channels, times) in the data's units")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from . import pipeline
+
+    with _quiet_stdout(args.json):
+        result = pipeline.evaluate(args.checkpoint, args.data_root, subject=args.subject,
+                                   samples_per_image=args.samples_per_image, num_inference_steps=args.steps,
+                                   sampler=args.sampler, guidance_scale=args.guidance_scale, seed=args.seed,
+                                   conditioning=args.conditioning, ridge=not args.no_ridge)
+    if args.json:
+        _print_json(result)
+    else:
+        from . import report
+
+        print(report.markdown(result))
+    return 0
+
+
+def _cmd_quickstart(args) -> int:
+    from . import pipeline
+
+    with _quiet_stdout(args.json):
+        result = pipeline.quickstart(args.out, args.data_root, steps=args.steps)
+    if args.json:
+        _print_json(result)
+    else:
+        model, ridge = result["model"], result.get("ridge", {})
+        print(f"correlation across images: model {model['corr_across_images']:.3f}, ridge "
+              f"{ridge.get('corr_across_images', float('nan')):.3f}, noise ceiling {result['noise_ceiling']:.3f}; "
+              f"2-way identification {model['identification_2way']:.3f}")
+        print(f"report in {result['report']} (README.md, metrics.json, figures); took {result['seconds']['quickstart']} s")
+    return 0
+
+
+def _add_sampling_options(parser, samples_per_image: int) -> None:
+    parser.add_argument("--checkpoint", default="bundled",
+                        help="'bundled' (trained on the small synthetic EEG world), a model folder or a run folder")
+    parser.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim", help="DDIM (fast) or DDPM (all T steps)")
+    parser.add_argument("--steps", type=int, default=50, help="DDIM steps (DDPM always takes all of them)")
+    parser.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance (1: none)")
+    parser.add_argument("--samples-per-image", type=int, default=samples_per_image, help="samples drawn per image")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _add_pipeline_commands(sub) -> None:
+    sample = sub.add_parser("sample", help="generate brain signals for image files")
+    sample.add_argument("images", nargs="+", type=Path, help="image files")
+    sample.add_argument("--out", type=Path, default=Path("samples.npy"), help="where to save the signals (.npy)")
+    _add_sampling_options(sample, samples_per_image=1)
+    sample.set_defaults(func=_cmd_sample)
+
+    evaluate = sub.add_parser("evaluate", help="score a model on a test set, next to ridge and the noise ceiling")
+    evaluate.add_argument("--data-root", type=Path, default=None, help="dataset root (default: the model's training data)")
+    evaluate.add_argument("--subject", type=int, default=None, help="subject (default: the model's)")
+    evaluate.add_argument("--conditioning", choices=["cross_attention", "concat", "add", "none"], default=None,
+                          help="refuse a model trained with another conditioning mode")
+    evaluate.add_argument("--no-ridge", action="store_true", help="skip the ridge baseline")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    _add_sampling_options(evaluate, samples_per_image=4)
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    quick = sub.add_parser("quickstart", help="the whole pipeline on the offline synthetic world, in minutes")
+    quick.add_argument("--out", type=Path, default=Path("reports/quickstart"), help="report folder")
+    quick.add_argument("--data-root", type=Path, default=None,
+                       help="synthetic EEG root, made if missing (default: data/synthetic-eeg-small)")
+    quick.add_argument("--steps", type=int, default=None, help="training steps (default: sized for ~5 min on 2 cores)")
+    quick.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    quick.set_defaults(func=_cmd_quickstart)
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -75,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="i2b", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_data_commands(sub)
+    _add_train_commands(sub)
+    _add_clip_commands(sub)
+    _add_pipeline_commands(sub)
     return parser
 
 

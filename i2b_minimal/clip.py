@@ -23,6 +23,7 @@ beside the data, keyed on everything that could change them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -92,13 +93,31 @@ def resolve_source(name_or_path: str) -> tuple[str, bool]:
     return name_or_path, False
 
 
-def _from_pretrained(cls, source: str, local: bool, **kwargs):
-    """Load ``source``: from the cache with no network call when possible, else online after a quick check."""
-    if local:
-        return cls.from_pretrained(source, **kwargs)
+@contextlib.contextmanager
+def _hub_offline():
+    """Switch huggingface_hub to offline mode for a block.
+
+    ``local_files_only`` alone is not enough: huggingface_hub 2.x builds a
+    user-agent header even for a cache lookup, and that fetches a registry from
+    the hub once a day (3 s timeout). Offline mode turns every such call off.
+    """
+    from huggingface_hub import constants
+
+    saved, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, True
     try:
-        return cls.from_pretrained(source, local_files_only=True, **kwargs)
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
+
+
+def _from_pretrained(cls, source: str, local: bool, **kwargs):
+    """Load ``source``: from disk with no network call when possible, else online after a quick check."""
+    try:
+        with _hub_offline():
+            return cls.from_pretrained(source, local_files_only=True, **kwargs)
     except OSError as not_cached:
+        if local:
+            raise
         way_out = (f"run once with internet access to download and cache {source!r} "
                    "(it then loads offline), or use the bundled ImageEncoder('tiny')")
         if _offline():
@@ -141,7 +160,8 @@ def load_rgb(image) -> Image.Image:
 class ImageEncoder:
     """A frozen CLIP vision tower: images -> (tokens (B, L, D), pooled (B, P)), float32 on the CPU."""
 
-    def __init__(self, name_or_path: str = "tiny", device=None, batch_size: int = 64, progress: bool = True):
+    def __init__(self, name_or_path: str = "tiny", device=None, batch_size: int = 64, progress: bool = True,
+                 cache_dir=None):
         import transformers
         from transformers import CLIPVisionModelWithProjection
 
@@ -150,15 +170,20 @@ class ImageEncoder:
         self.device = best_device(device)
         self.batch_size = batch_size
         self.progress = progress
-        self.processor = _from_pretrained(_image_processor_class(), source, local)
+        hub = {} if cache_dir is None else {"cache_dir": str(cache_dir)}  # the hub cache to use (default: HF_HOME's)
+        self.processor = _from_pretrained(_image_processor_class(), source, local, **hub)
         # Hub CLIP checkpoints hold both towers; the text tower's weights are expected leftovers,
         # so the load report is silenced and missing vision weights are checked here instead.
-        verbosity = transformers.logging.get_verbosity()
+        verbosity, bars = transformers.logging.get_verbosity(), transformers.logging.is_progress_bar_enabled()
         transformers.logging.set_verbosity_error()
+        if not progress:
+            transformers.logging.disable_progress_bar()
         try:
-            model, info = _from_pretrained(CLIPVisionModelWithProjection, source, local, output_loading_info=True)
+            model, info = _from_pretrained(CLIPVisionModelWithProjection, source, local, output_loading_info=True, **hub)
         finally:
             transformers.logging.set_verbosity(verbosity)
+            if bars:
+                transformers.logging.enable_progress_bar()
         if info["missing_keys"]:
             raise ValueError(f"{self.name!r} lacks vision weights {sorted(info['missing_keys'])[:5]}...; "
                              "is it a CLIP checkpoint?")

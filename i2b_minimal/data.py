@@ -14,18 +14,19 @@ through exactly the same lines.
   removed so that train and test share no concept.
 
 Units. Values are returned exactly as stored. The published THINGS-EEG2 data
-are whitened by multivariate noise normalisation and the published THINGS-MEG
-epochs are baseline z-scored per trial and channel (Hebart et al. 2023
-preprocessing, ``mne.baseline.rescale(mode="zscore")``), so both are unitless
-with roughly unit variance even though MNE labels the MEG channels as
-magnetometers in tesla. Converting them to femtotesla would multiply z-scores by
-1e15; per-channel standardisation with training statistics belongs to the
-training pipeline, not to a loader.
+are whitened by multivariate noise normalisation, and the published THINGS-MEG
+epochs are baseline z-scored per trial and channel (the THINGS-data MEG
+preprocessing of Hebart et al. 2023 applies ``mne.baseline.rescale(mode="zscore")``
+before saving), so both are unitless with roughly unit variance, even though
+MNE labels the MEG channels as magnetometers in tesla. Converting them to
+femtotesla would multiply z-scores by 1e15; per-channel standardisation with
+training statistics belongs to the training pipeline, not to a loader.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import re
 from pathlib import Path, PurePosixPath
 
@@ -97,7 +98,10 @@ def load_things_eeg2(root, subject: int = 1, split: str = "train") -> BrainData:
     word = "training" if split == "train" else "test"
     path = root / "preprocessed_data" / f"sub-{subject:02d}" / f"preprocessed_eeg_{word}.npy"
     _require(path, "things-eeg2", root)
-    record = np.load(path, allow_pickle=True)  # the published format is a pickled dict
+    try:
+        record = np.load(path, allow_pickle=True)  # the published format is a pickled dict
+    except (ValueError, EOFError, OSError, pickle.UnpicklingError) as error:
+        raise ValueError(f"{path} is not a readable .npy file ({error}); download or write it again") from None
     record = record.item() if record.dtype == object and record.shape == () else record
     if not isinstance(record, dict) or any(key not in record for key in EEG_KEYS):
         found = sorted(record) if isinstance(record, dict) else type(record).__name__
@@ -124,6 +128,7 @@ def load_things_meg(root, subject: int = 1, split: str = "train", image_root=Non
     ``image_root`` is where ``image_path`` of the CSV is relative to (default:
     ``root``). Test images listed flat as ``images_test_meg/<file>`` are also
     looked up in the THINGS database layout ``images_meg/<concept>/<file>``.
+    Only the epochs of the split are read; the real training split takes 6 GB.
     """
     import mne
     import pandas as pd
@@ -144,7 +149,7 @@ def load_things_meg(root, subject: int = 1, split: str = "train", image_root=Non
     epochs = mne.read_epochs(fif, preload=False, verbose=False)
     if len(epochs) != len(attributes):
         raise ValueError(f"{fif} holds {len(epochs)} epochs but {csv} has {len(attributes)} rows; expected one row per epoch")
-    not_mag = [name for name, kind in zip(epochs.ch_names, epochs.get_channel_types()) if kind != "mag"]
+    not_mag = [name for name, kind in zip(epochs.ch_names, epochs.get_channel_types(), strict=True) if kind != "mag"]
     if not_mag:
         raise ValueError(f"{fif}: expected only magnetometer ('mag') channels, found other types for {not_mag}")
 
@@ -166,7 +171,7 @@ def load_things_meg(root, subject: int = 1, split: str = "train", image_root=Non
     rows = np.array(groups.tolist(), dtype=np.int64)  # (n_images, n_repetitions) epoch indices
 
     image_paths = [_resolve_meg_image(image_root, rel) for rel in groups.index]
-    absent = [rel for rel, path in zip(groups.index, image_paths) if path is None]
+    absent = [rel for rel, path in zip(groups.index, image_paths, strict=True) if path is None]
     if absent:
         raise FileNotFoundError(f"{len(absent)} images listed in {csv} are missing under {image_root}, e.g. "
                                 f"{image_root / absent[0]}; download them with `i2b data download things-meg`")
@@ -176,7 +181,7 @@ def load_things_meg(root, subject: int = 1, split: str = "train", image_root=Non
     signals = np.empty((flat.size, len(epochs.ch_names), len(epochs.times)), dtype=np.float32)
     for start in tqdm(range(0, flat.size, MEG_READ_CHUNK), desc=f"reading MEG P{subject} {split}", disable=not progress):
         take = order[start:start + MEG_READ_CHUNK]
-        signals[take] = epochs.get_data(item=flat[take], copy=False)
+        signals[take] = epochs.get_data(item=flat[take], copy=False, verbose=False)
     _check_finite(signals, fif)
     signals = signals.reshape(*rows.shape, *signals.shape[1:])
     return BrainData(signals, image_paths, groups.index.map(_meg_concept).tolist(), list(epochs.ch_names),
@@ -272,7 +277,8 @@ def _list_images(folder: Path, root: Path) -> list[Path]:
 def _check_finite(signals: np.ndarray, path: Path) -> None:
     bad = signals.size - np.count_nonzero(np.isfinite(signals))
     if bad:
-        raise ValueError(f"{path}: {bad} of {signals.size} values are NaN or Inf; the file is damaged, download or write it again")
+        raise ValueError(f"{path}: {bad} of {signals.size} values are NaN or Inf; "
+                         f"the file is damaged, download or write it again")
 
 
 def _check_eeg_channels(ch_names: list[str], path: Path) -> None:

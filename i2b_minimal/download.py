@@ -45,6 +45,10 @@ PASSWORD_ENV = "I2B_THINGS_PASSWORD"
 class OfflineError(ConnectionError):
     """No server could be reached at all."""
 
+    def __init__(self, url: str, reason, advice: str):
+        self.url, self.reason = url, reason
+        super().__init__(f"could not connect to {url} ({reason}). There seems to be no network. {advice}")
+
 
 class ChecksumError(RuntimeError):
     """A finished download does not have the published (or first-seen) size or SHA-256."""
@@ -146,12 +150,17 @@ def download_dataset(dataset: str, root=None, subjects=None, *, files: list[Remo
         if remote.extract_to and (root / remote.extract_to).is_dir():
             continue
         if not dest.is_file():
-            url, sha256, size = remote.url, remote.sha256, remote.size
-            if remote.osf_api:
-                url, sha256, size = _ask_osf(remote, timeout)
-            known = lock.get(remote.path, {})
-            sha256, size = sha256 or known.get("sha256"), size or known.get("size")
-            digest = download_file(url, dest, sha256=sha256, size=size, progress=progress, timeout=timeout, retries=retries)
+            try:
+                url, sha256, size = _ask_osf(remote, timeout) if remote.osf_api else (remote.url, remote.sha256, remote.size)
+                known = lock.get(remote.path, {})
+                sha256, size = sha256 or known.get("sha256"), size or known.get("size")
+                digest = download_file(url, dest, sha256=sha256, size=size, progress=progress, timeout=timeout, retries=retries)
+            except OfflineError as error:
+                modality = "eeg" if dataset == "things-eeg2" else "meg"
+                raise OfflineError(error.url, error.reason, (
+                    f"Download the files of {dataset} on a machine that has one (their URLs: "
+                    f"i2b_minimal.download.registry({dataset!r})) and copy them into {root} as data/README.md lays "
+                    f"out, or work offline with the synthetic world: `i2b data synth --modality {modality}`")) from None
             lock[remote.path] = {"url": url, "sha256": digest, "size": dest.stat().st_size}
             with atomic_write(lock_path, "w") as handle:
                 json.dump(lock, handle, indent=1, sort_keys=True)
@@ -176,7 +185,6 @@ def download_file(url: str, dest, sha256: str | None = None, size: int | None = 
     """
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True)
     answered, attempt = False, 0
     while True:
         try:
@@ -185,7 +193,7 @@ def download_file(url: str, dest, sha256: str | None = None, size: int | None = 
         except OfflineError:
             if not answered or attempt >= retries:
                 raise
-        except (http.client.HTTPException, OSError) as error:  # dropped connection, reset, read timeout
+        except (http.client.HTTPException, ConnectionError, TimeoutError) as error:  # dropped, reset, read timeout
             answered = True
             if attempt >= retries:
                 raise ConnectionError(f"the download of {url} broke off {attempt + 1} times ({error}); "
@@ -244,7 +252,8 @@ def _fetch(url: str, part: Path, size: int | None, progress: bool, timeout: floa
             return True
         part.unlink()
         offset = 0
-    request = urllib.request.Request(url, headers={"User-Agent": "i2b-minimal", **({"Range": f"bytes={offset}-"} if offset else {})})
+    headers = {"User-Agent": "i2b-minimal", **({"Range": f"bytes={offset}-"} if offset else {})}
+    request = urllib.request.Request(url, headers=headers)
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as error:
@@ -253,10 +262,10 @@ def _fetch(url: str, part: Path, size: int | None, progress: bool, timeout: floa
             return _fetch(url, part, size, progress, timeout)
         raise RuntimeError(f"{url} answered HTTP {error.code} {error.reason}") from None
     except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise OfflineError(f"could not connect to {url} ({reason}). There seems to be no network. Download the file on a "
-                           f"machine that has one and copy it to {part.with_suffix('')} (the layout is in data/README.md), "
-                           f"or work offline with the synthetic world: `i2b data synth --modality eeg|meg`") from None
+        raise OfflineError(url, getattr(error, "reason", error), (
+            f"Download the file on a machine that has one and copy it to {part.with_suffix('')}, "
+            f"or work offline with the synthetic world: `i2b data synth`")) from None
+    part.parent.mkdir(parents=True, exist_ok=True)
     with response:
         content_range = response.headers.get("Content-Range", "")
         if offset and not (response.status == 206 and content_range.startswith(f"bytes {offset}-")):
@@ -283,9 +292,7 @@ def _ask_osf(remote: RemoteFile, timeout: float) -> tuple[str, str | None, int |
     except urllib.error.HTTPError as error:
         raise RuntimeError(f"{remote.osf_api} answered HTTP {error.code} {error.reason}") from None
     except (urllib.error.URLError, OSError) as error:
-        raise OfflineError(f"could not connect to {remote.osf_api} ({getattr(error, 'reason', error)}). There seems to be "
-                           f"no network. Download {remote.path} elsewhere and copy it into the data folder (layout in "
-                           f"data/README.md), or work offline with `i2b data synth --modality eeg|meg`") from None
+        raise OfflineError(remote.osf_api, getattr(error, "reason", error), "") from None
     if isinstance(record, list):
         if not record:
             raise RuntimeError(f"OSF lists no file for {remote.path} at {remote.osf_api}")

@@ -17,6 +17,24 @@ def fast_mode() -> bool:
     return os.environ.get("I2B_FAST", "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def data_dir() -> Path:
+    """Where datasets live: ``$I2B_DATA_DIR``, else the repository's ``data/``, else ``./data``.
+
+    The repository is found by walking up from the working directory to the folder that
+    holds ``pyproject.toml`` and ``i2b_minimal/``, so a notebook run from ``notebooks/``
+    and a command run from the root share one data folder. Outside a checkout (a pip
+    install, Colab) it is ``data/`` in the working directory.
+    """
+    override = os.environ.get("I2B_DATA_DIR", "").strip()
+    if override:
+        return Path(override).expanduser().resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "i2b_minimal").is_dir():
+            return folder / "data"
+    return here / "data"
+
+
 def best_device(prefer: str | None = None):
     """CUDA, then Apple MPS, then CPU (DESIGN.md, "Device"). ``prefer`` overrides."""
     import torch

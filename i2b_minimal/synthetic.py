@@ -13,10 +13,15 @@ al. 2023), so that the real loaders read the synthetic world unchanged.
 from __future__ import annotations
 
 import itertools
-import math
+from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+import pandas as pd
+from PIL import Image
+from tqdm.auto import tqdm
+
+from . import brain, pictures, things_format
+from .runtime import atomic_write
 
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "shape": ("circle", "square", "triangle", "diamond", "star", "cross",
@@ -31,25 +36,12 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
 
 # The attributes a concept fixes; its images vary the others (size, position).
 CONCEPT_ATTRIBUTES = ("colour", "texture", "shape", "background")
-
-RGB = {
-    "red": (220, 30, 30), "orange": (245, 130, 20), "yellow": (240, 220, 30), "lime": (150, 230, 40),
-    "green": (20, 140, 50), "teal": (0, 128, 128), "cyan": (40, 210, 230), "blue": (30, 60, 220),
-    "purple": (120, 40, 170), "magenta": (220, 40, 200), "pink": (250, 150, 190), "brown": (130, 80, 30),
-}
-BACKGROUND_RGB = {"light": (235, 235, 230), "dark": (25, 25, 30), "grey": (128, 128, 128)}
-SIZE_FRACTION = {"small": 0.28, "medium": 0.42, "large": 0.6}  # shape diameter / image width
-
-# Horizontal and vertical offset of the shape's centre, in units of the free margin.
-POSITION_XY = {
-    "left": (-1, 0), "centre": (0, 0), "right": (1, 0),
-    "upper left": (-1, -1), "upper right": (1, -1), "lower left": (-1, 1), "lower right": (1, 1),
-}
+IMAGE_SIZE = 128
 
 
 def horizontal_side(position: str) -> int:
     """-1 for a stimulus left of fixation, 0 centred, +1 right (what drives laterality)."""
-    return POSITION_XY[position][0]
+    return pictures.POSITION_XY[position][0]
 
 
 def sample_attributes(rng: np.random.Generator, n: int) -> list[dict[str, str]]:
@@ -76,141 +68,186 @@ def caption(attributes: dict) -> str:
             f"{where}, on a {attributes['background']} background")
 
 
-# ----------------------------------------------------------------------------- drawing
-
-
-def _polygon(n_points: int, radius: float, inner: float = 1.0, rotation: float = -math.pi / 2):
-    """Vertices of a regular polygon (``inner`` < 1 alternates radii: a star) around (0, 0)."""
-    steps = n_points * (2 if inner != 1.0 else 1)
-    return [((radius if k % 2 == 0 or inner == 1.0 else radius * inner) * math.cos(rotation + 2 * math.pi * k / steps),
-             (radius if k % 2 == 0 or inner == 1.0 else radius * inner) * math.sin(rotation + 2 * math.pi * k / steps))
-            for k in range(steps)]
-
-
-def _shape_outline(shape: str, r: float):
-    """The shape as polygon vertices around (0, 0) with radius ``r`` (None: drawn as ellipses)."""
-    if shape == "square":
-        return [(-r * 0.85, -r * 0.85), (r * 0.85, -r * 0.85), (r * 0.85, r * 0.85), (-r * 0.85, r * 0.85)]
-    if shape == "triangle":
-        return _polygon(3, r, rotation=-math.pi / 2)
-    if shape == "diamond":
-        return [(0, -r), (r * 0.7, 0), (0, r), (-r * 0.7, 0)]
-    if shape == "star":
-        return _polygon(5, r, inner=0.45)
-    if shape == "cross":
-        a = r * 0.33
-        return [(-a, -r), (a, -r), (a, -a), (r, -a), (r, a), (a, a), (a, r), (-a, r), (-a, a), (-r, a), (-r, -a), (-a, -a)]
-    if shape == "hexagon":
-        return _polygon(6, r, rotation=0.0)
-    if shape == "pentagon":
-        return _polygon(5, r)
-    if shape == "arrow":
-        return [(-r, -r * 0.3), (0, -r * 0.3), (0, -r * 0.8), (r, 0), (0, r * 0.8), (0, r * 0.3), (-r, r * 0.3)]
-    if shape == "heart":  # the classic parametric heart curve, scaled to radius r
-        ts = np.linspace(0, 2 * math.pi, 60, endpoint=False)
-        x, y = 16 * np.sin(ts) ** 3, -(13 * np.cos(ts) - 5 * np.cos(2 * ts) - 2 * np.cos(3 * ts) - np.cos(4 * ts))
-        return list(zip(x * r / 17, (y + 2.5) * r / 17))
-    return None
-
-
-def _shape_mask(shape: str, size: int, cx: float, cy: float, r: float) -> Image.Image:
-    """A grey-level mask (255 inside the shape) of a ``size`` x ``size`` image."""
-    mask = Image.new("L", (size, size), 0)
-    draw = ImageDraw.Draw(mask)
-    outline = _shape_outline(shape, r)
-    if outline is not None:
-        draw.polygon([(cx + x, cy + y) for x, y in outline], fill=255)
-    elif shape == "ellipse":
-        draw.ellipse([cx - r, cy - r * 0.6, cx + r, cy + r * 0.6], fill=255)
-    else:  # circle, crescent
-        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
-        if shape == "crescent":
-            draw.ellipse([cx - r * 0.45, cy - r * 1.05, cx + r * 1.35, cy + r * 0.85], fill=0)
-    return mask
-
-
-def _texture_mask(texture: str, size: int, period: int) -> np.ndarray:
-    """Boolean (size, size): True where the texture shows the shape's own colour."""
-    y, x = np.mgrid[0:size, 0:size]
-    if texture == "striped":
-        return (x + y) // period % 2 == 0
-    if texture == "dotted":
-        return (x % period - period / 2) ** 2 + (y % period - period / 2) ** 2 > (period / 3) ** 2
-    if texture == "checked":
-        return (x // period + y // period) % 2 == 0
-    if texture == "wavy":
-        return ((y + period / 2 * np.sin(2 * np.pi * x / (2 * period))) // period) % 2 == 0
-    return np.ones((size, size), dtype=bool)
-
-
-def _background(background: str, size: int) -> np.ndarray:
-    if background == "gradient":  # light at the top to dark at the bottom
-        column = np.linspace(230, 40, size)[:, None, None]
-        return np.broadcast_to(column, (size, size, 3)).astype(np.float32)
-    return np.broadcast_to(np.array(BACKGROUND_RGB[background], np.float32), (size, size, 3)).copy()
-
-
-def draw_image(attributes: dict, size: int = 128) -> Image.Image:
-    """Draw the image an attribute dict describes (RGB, ``size`` x ``size``).
-
-    Deterministic: the same attributes always give the same pixels. Drawn at
-    twice the size and downsampled, for smooth edges.
-    """
+def draw_image(attributes: dict, size: int = IMAGE_SIZE) -> Image.Image:
+    """Draw the RGB picture an attribute dict describes; the same attributes always give the same pixels."""
     for name, values in ATTRIBUTES.items():
         if attributes.get(name) not in values:
             raise ValueError(f"attribute {name}={attributes.get(name)!r} is not one of {values}")
-    big = 2 * size
-    r = SIZE_FRACTION[attributes["size"]] * big / 2
-    dx, dy = POSITION_XY[attributes["position"]]
-    margin = big / 2 - r - big * 0.04
-    cx, cy = big / 2 + dx * margin, big / 2 + dy * margin
-    inside = np.asarray(_shape_mask(attributes["shape"], big, cx, cy, r)) > 127
-    colour = np.array(RGB[attributes["colour"]], np.float32)
-    canvas = _background(attributes["background"], big)
-    if attributes["texture"] == "outlined":
-        # A thick contour of the shape, its inside left as background.
-        eroded = Image.fromarray((inside * 255).astype(np.uint8)).filter(ImageFilter.MinFilter(2 * (big // 40) + 1))
-        canvas[inside & ~(np.asarray(eroded) > 127)] = colour
-    else:
-        pattern = _texture_mask(attributes["texture"], big, period=max(4, big // 16))
-        # The texture alternates the colour with a paler (or darker) shade of it, never with the background.
-        shade = colour * 0.45 + (255.0 if colour.mean() < 128 else 0.0) * 0.55
-        canvas[inside] = np.where(pattern[inside][:, None], colour, shade)
-    image = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8), "RGB")
-    return image.resize((size, size), Image.Resampling.LANCZOS)
+    return pictures.render(attributes, size)
 
 
-# ----------------------------------------------------------------------------- what the brain sees
+# ----------------------------------------------------------------------------- datasets
 
-# How many corners and turns each outline has (N1 grows with it), and how round it is.
-SHAPE_COMPLEXITY = {"circle": 0.0, "ellipse": 0.1, "crescent": 0.3, "heart": 0.4, "triangle": 0.3, "square": 0.4,
-                    "diamond": 0.4, "pentagon": 0.5, "hexagon": 0.6, "arrow": 0.8, "star": 1.0, "cross": 0.9}
-ROUND_SHAPES = {"circle": 1.0, "ellipse": 1.0, "crescent": 0.8, "heart": 0.6}
-# Edge density of each texture: more edges drive the late component harder.
-TEXTURE_ENERGY = {"solid": 0.0, "outlined": 0.4, "striped": 0.7, "wavy": 0.8, "dotted": 0.6, "checked": 1.0}
+N_SUBJECTS = {"eeg": 10, "meg": 4}
+# Per preset: EEG concepts x images (x repetitions) as in THINGS-EEG2's training and test sets;
+# MEG concepts x sessions (one exemplar of each concept per session), test concepts, catch images.
+PRESETS = {
+    "eeg": {
+        "tiny": dict(train_concepts=24, images_per_concept=4, train_reps=4, test_concepts=16, test_reps=20),
+        "small": dict(train_concepts=200, images_per_concept=8, train_reps=4, test_concepts=100, test_reps=40),
+        "full": dict(train_concepts=1654, images_per_concept=10, train_reps=4, test_concepts=200, test_reps=80),
+    },
+    "meg": {
+        "tiny": dict(concepts=12, sessions=3, test_concepts=6, catch=2),
+        "small": dict(concepts=100, sessions=6, test_concepts=50, catch=4),
+        "full": dict(concepts=1854, sessions=12, test_concepts=200, catch=200),
+    },
+}
 
 
-def _luminance(rgb) -> float:
-    return (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]) / 255.0  # ITU-R BT.709
+def _check_request(modality: str, preset: str, subjects) -> list[int]:
+    if modality not in PRESETS:
+        raise ValueError(f"modality must be 'eeg' or 'meg', not {modality!r}")
+    if preset not in PRESETS[modality]:
+        raise ValueError(f"preset must be one of {sorted(PRESETS[modality])}, not {preset!r}")
+    n = N_SUBJECTS[modality]
+    subjects = list(range(1, n + 1)) if subjects is None else [int(s) for s in subjects]
+    bad = [s for s in subjects if not 1 <= s <= n]
+    if bad or not subjects:
+        raise ValueError(f"{modality.upper()} subjects are numbered 1-{n}; got {bad or subjects}")
+    return subjects
 
 
-def image_features(attributes: list[dict]) -> dict[str, np.ndarray]:
-    """The low-level properties of each image that the simulated brain responds to (``brain.component_drive``)."""
-    import colorsys
+def _concept_images(rng: np.random.Generator, concept: dict, n_images: int) -> list[dict]:
+    """``n_images`` distinct pictures of one concept: it fixes colour, texture, shape and background."""
+    variants = list(itertools.product(ATTRIBUTES["size"], ATTRIBUTES["position"]))
+    picks = rng.choice(len(variants), size=n_images, replace=False)
+    return [dict(concept, size=variants[i][0], position=variants[i][1]) for i in picks]
 
+
+def _eeg_images(rng: np.random.Generator, spec: dict) -> list[dict]:
+    """Rows of ``images.csv`` for THINGS-EEG2: training then test images, in the data's row order."""
+    universe = all_concepts()
+    chosen = [universe[i] for i in rng.choice(len(universe), spec["train_concepts"] + spec["test_concepts"], replace=False)]
     rows = []
-    for a in attributes:
-        colour = RGB[a["colour"]]
-        shape_lum = _luminance(colour)
-        background_lum = 0.5 if a["background"] == "gradient" else _luminance(BACKGROUND_RGB[a["background"]])
-        area = SIZE_FRACTION[a["size"]] ** 2 * math.pi / 4
-        hue, _, saturation = colorsys.rgb_to_hls(*(c / 255.0 for c in colour))
-        rows.append({
-            "side": POSITION_XY[a["position"]][0], "vertical": POSITION_XY[a["position"]][1],
-            "size": ATTRIBUTES["size"].index(a["size"]) / 2, "contrast": abs(shape_lum - background_lum),
-            "luminance": area * shape_lum + (1 - area) * background_lum,
-            "complexity": SHAPE_COMPLEXITY[a["shape"]], "roundness": ROUND_SHAPES.get(a["shape"], 0.0),
-            "hue_cos": math.cos(2 * math.pi * hue), "hue_sin": math.sin(2 * math.pi * hue),
-            "saturation": saturation, "texture": TEXTURE_ENERGY[a["texture"]],
-        })
-    return {name: np.array([row[name] for row in rows], dtype=np.float64) for name in rows[0]} if rows else {}
+    for split, concepts, per_concept in (("train", chosen[:spec["train_concepts"]], spec["images_per_concept"]),
+                                         ("test", chosen[spec["train_concepts"]:], 1)):
+        for folder, concept in enumerate(sorted(concepts, key=concept_name), start=1):
+            name = concept_name(concept)
+            for number, attributes in enumerate(_concept_images(rng, concept, per_concept), start=1):
+                path = things_format.eeg2_image_path(split, folder, name, number)
+                rows.append(dict(split=split, image_path=path, concept=name, **attributes))
+    return rows
+
+
+def _write_images(root: Path, rows: list[dict], progress: bool) -> None:
+    for row in tqdm(rows, desc="drawing images", unit="img", disable=not progress):
+        path = root / row["image_path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draw_image(row, IMAGE_SIZE).save(path, format="JPEG", quality=90)
+
+
+def _write_ground_truth(root: Path, subject: int, responses: np.ndarray) -> None:
+    with atomic_write(root / "ground_truth" / f"sub-{subject:02d}" / "responses.npy") as handle:
+        np.save(handle, responses.astype(np.float32))
+
+
+def _write_captions(root: Path, rows: list[dict]) -> None:
+    table = pd.DataFrame(rows)
+    table.insert(3, "caption", [caption(row) for row in rows])
+    columns = ["split", "image_path", "concept", "caption", *ATTRIBUTES]
+    with atomic_write(root / "ground_truth" / "images.csv", "w") as handle:
+        table[columns].to_csv(handle, index=False)
+
+
+def _make_eeg(root: Path, spec: dict, seed: int, subjects: list[int], progress: bool) -> None:
+    rows = _eeg_images(np.random.default_rng([seed, 2]), spec)
+    _write_images(root, rows, progress)
+    features = pictures.image_features(rows)
+    is_train = np.array([row["split"] == "train" for row in rows])
+    for number in tqdm(subjects, desc="simulating subjects", disable=not progress):
+        subject = brain.make_subject("eeg", number)
+        rng = np.random.default_rng([seed, 2, number])
+        responses = brain.evoked(subject, features)
+        for split, reps in (("train", spec["train_reps"]), ("test", spec["test_reps"])):
+            clean = responses[is_train == (split == "train")]
+            trials = brain.record(subject, clean, rng, shown=np.repeat(np.arange(len(clean)), reps))
+            things_format.write_eeg2(root, number, split, trials.reshape(len(clean), reps, *clean.shape[1:]),
+                                     subject.ch_names, subject.times)
+        _write_ground_truth(root, number, responses)
+    _write_captions(root, rows)
+
+
+def _meg_images(rng: np.random.Generator, spec: dict):
+    """Concept names, test concept indices, and every picture keyed as ``meg_design`` keys its trials."""
+    universe = all_concepts()
+    concepts = sorted((universe[i] for i in rng.choice(len(universe), spec["concepts"], replace=False)), key=concept_name)
+    names = [concept_name(c) for c in concepts]
+    test_concepts = sorted(int(i) for i in rng.choice(len(concepts), spec["test_concepts"], replace=False))
+    images = {}  # (trial_type, concept or catch index, exemplar) -> row of images.csv
+    for c, (name, concept) in enumerate(zip(names, concepts)):
+        variants = _concept_images(rng, concept, spec["sessions"] + 1)  # the last one is the test image
+        for exemplar, attributes in enumerate(variants[:-1], start=1):
+            path = things_format.meg_image_path("exp", name, exemplar)
+            images["exp", c, exemplar] = dict(split="train", image_path=path, concept=name, **attributes)
+        if c in test_concepts:
+            path = things_format.meg_image_path("test", name, len(variants))
+            images["test", c, len(variants)] = dict(split="test", image_path=path, concept=name, **variants[-1])
+    for k, attributes in enumerate(sample_attributes(rng, spec["catch"])):
+        path = things_format.meg_image_path("catch", number=k + 1)
+        images["catch", k, 0] = dict(split="catch", image_path=path, concept="", **attributes)
+    return names, test_concepts, images
+
+
+def _make_meg(root: Path, spec: dict, seed: int, subjects: list[int], progress: bool) -> None:
+    names, test_concepts, images = _meg_images(np.random.default_rng([seed, 3]), spec)
+    keys, rows = list(images), list(images.values())
+    row_of = {key: i for i, key in enumerate(keys)}
+    _write_images(root, rows, progress)
+    features = pictures.image_features(rows)
+    pictured = [i for i, key in enumerate(keys) if key[0] != "catch"]  # every analysis drops catch trials
+    info = brain.sensor_info("meg")
+    for number in tqdm(subjects, desc="simulating subjects", disable=not progress):
+        subject = brain.make_subject("meg", number)
+        rng = np.random.default_rng([seed, 3, number])
+        responses = brain.evoked(subject, features)
+        design = things_format.meg_design(rng, names, spec["sessions"], test_concepts, spec["catch"])
+        trials = brain.record(subject, responses, rng, shown=design["image_key"].map(row_of).to_numpy())
+        things_format.write_meg(root, number, trials, info, float(subject.times[0]), design)
+        _write_ground_truth(root, number, responses[pictured])
+    _write_captions(root, [rows[i] for i in pictured])
+
+
+def make_dataset(root=None, modality: str = "eeg", preset: str = "tiny", seed: int = 0, subjects=None,
+                 progress: bool = True) -> Path:
+    """Write the synthetic world in the THINGS-EEG2 or THINGS-MEG tree under ``root``; return ``root``.
+
+    ``root=None`` writes to ``data/synthetic-<modality>-<preset>``. ``subjects`` (default: all,
+    10 for EEG and 4 for MEG) picks which subjects' files to write; the images are shared.
+    The same seed gives byte-identical files. Besides the THINGS files it writes
+    ``ground_truth/images.csv`` (one row per image: split, image_path, concept, caption,
+    attributes) and ``ground_truth/sub-XX/responses.npy`` (the noiseless response to every
+    image, rows aligned with images.csv). The full MEG preset holds 27048 epochs of
+    271 x 281 per subject in memory as float64 (about 16.5 GB).
+    """
+    subjects = _check_request(modality, preset, subjects)
+    root = Path(root) if root is not None else Path("data") / f"synthetic-{modality}-{preset}"
+    root.mkdir(parents=True, exist_ok=True)
+    maker = _make_eeg if modality == "eeg" else _make_meg
+    maker(root, PRESETS[modality][preset], seed, subjects, progress)
+    return root
+
+
+def load_captions(root) -> pd.DataFrame:
+    """The ``ground_truth/images.csv`` table of a synthetic dataset: one row per image."""
+    path = Path(root) / "ground_truth" / "images.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: captions exist only for synthetic data; "
+                                f"write some with `i2b data synth --out {root}`")
+    return pd.read_csv(path)
+
+
+def load_ground_truth(root, subject: int, image_paths) -> np.ndarray:
+    """The noiseless responses (n, C, T) of ``subject`` to the images at ``image_paths`` (as BrainData gives them)."""
+    root = Path(root)
+    table = load_captions(root)
+    row_of = {(root / path).resolve(): i for i, path in enumerate(table["image_path"])}
+    path = root / "ground_truth" / f"sub-{subject:02d}" / "responses.npy"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: subject {subject} was not written; "
+                                f"write it with `i2b data synth --subjects {subject} --out {root}`")
+    missing = [str(p) for p in image_paths if Path(p).resolve() not in row_of]
+    if missing:
+        raise ValueError(f"{len(missing)} image(s) are not in {root / 'ground_truth' / 'images.csv'}, e.g. {missing[0]}")
+    responses = np.load(path, mmap_mode="r")
+    return np.asarray(responses[[row_of[Path(p).resolve()] for p in image_paths]])

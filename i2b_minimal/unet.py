@@ -59,7 +59,7 @@ class UNet1DConfig:
     base_channels: int = 64
     channel_mults: tuple[int, ...] = (1, 2, 2)
     layers_per_level: int = 2
-    attention_levels: tuple[int, ...] = (1, 2)
+    attention_levels: tuple[int, ...] | None = None  # None: every level below full resolution
     self_attention: bool = True
     num_heads: int = 4
     groups: int = 8
@@ -68,7 +68,8 @@ class UNet1DConfig:
     def __post_init__(self):
         # JSON turns tuples into lists; keep the config hashable and comparable.
         object.__setattr__(self, "channel_mults", tuple(self.channel_mults))
-        object.__setattr__(self, "attention_levels", tuple(self.attention_levels))
+        levels = range(1, len(self.channel_mults)) if self.attention_levels is None else self.attention_levels
+        object.__setattr__(self, "attention_levels", tuple(levels))
         if self.conditioning not in CONDITIONING_MODES:
             raise ValueError(f"unknown conditioning {self.conditioning!r}; choose one of {CONDITIONING_MODES}")
         if self.n_channels < 1:
@@ -158,7 +159,7 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
         base_channels: int = 64,
         channel_mults: tuple[int, ...] = (1, 2, 2),
         layers_per_level: int = 2,
-        attention_levels: tuple[int, ...] = (1, 2),
+        attention_levels: tuple[int, ...] | None = None,
         self_attention: bool = True,
         num_heads: int = 4,
         groups: int = 8,

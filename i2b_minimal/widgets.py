@@ -35,7 +35,8 @@ def time_slider(times: Sequence[float], value: float | None = None,
 
 def guidance_slider(values: Sequence[float] = (0.0, 1.0, 2.0, 3.0, 5.0), value: float = 1.0,
                     description: str = "guidance") -> widgets.SelectionSlider:
-    """Classifier-free guidance scale w (Ho & Salimans 2022): 0 unconditional, 1 conditional, >1 amplified."""
+    """Classifier-free guidance scale w in eps_uncond + w (eps_cond - eps_uncond) (Ho & Salimans 2022, eq. 6,
+    written as diffusers does): 0 unconditional, 1 conditional, > 1 amplified."""
     return _choice_slider(values, value, description)
 
 

@@ -40,7 +40,8 @@ def eeg_root(tmp_path):
     folder = root / "preprocessed_data" / "sub-01"
     folder.mkdir(parents=True)
     for word, n_images, n_reps in (("training", 4, 4), ("test", 2, 80)):
-        record = {"preprocessed_eeg_data": _eeg_signals(n_images, n_reps), "ch_names": list(data.EEG_CHANNELS), "times": EEG_TIMES}
+        record = {"preprocessed_eeg_data": _eeg_signals(n_images, n_reps), "ch_names": list(data.EEG_CHANNELS),
+                  "times": EEG_TIMES}
         np.save(folder / f"preprocessed_eeg_{word}.npy", record)
     return root
 
@@ -88,8 +89,7 @@ def _write_meg(root, subject=1, ch_types=None, nan_rows=()):
     rows = []
     for concept in ("zebra", "aardvark", "yak"):  # yak is also a test concept: its training images must go
         rows += [("exp", f"images_meg/{concept}/{concept}_{k:02d}b.jpg") for k in (2, 1)]
-    for repetition in range(3):
-        rows += [("test", "images_test_meg/yak_13s.jpg"), ("test", "images_test_meg/coat_rack_07s.jpg")]
+    rows += [("test", "images_test_meg/yak_13s.jpg"), ("test", "images_test_meg/coat_rack_07s.jpg")] * 3
     rows += [("catch", "images_catch_meg/catch_01.jpg")] * 2
     order = np.random.default_rng(0).permutation(len(rows))  # presentation order is shuffled
     table = pd.DataFrame([rows[i] for i in order], columns=["trial_type", "image_path"])
@@ -185,6 +185,46 @@ def test_brain_dataset_mean_single_and_features(eeg_root):
         data.BrainDataset(train, trials="median")
 
 
+# ----------------------------------------------------------------------------- the synthetic world
+
+
+def test_synthetic_eeg_round_trip(tiny_eeg_root):
+    root = tiny_eeg_root
+    for split, word in (("train", "training"), ("test", "test")):
+        record = np.load(root / "preprocessed_data" / "sub-01" / f"preprocessed_eeg_{word}.npy", allow_pickle=True).item()
+        assert set(record) == set(data.EEG_KEYS)
+        brain = data.load_things_eeg2(root, subject=1, split=split)
+        assert brain.signals.dtype == np.float32 and brain.signals.ndim == 4 and brain.signals.shape[2:] == (17, 100)
+        assert brain.ch_names == list(data.EEG_CHANNELS) and brain.sfreq == 100.0 and brain.ch_type == "eeg"
+        np.testing.assert_allclose(brain.times, EEG_TIMES, atol=1e-9)
+        np.testing.assert_array_equal(brain.signals, np.asarray(record["preprocessed_eeg_data"], dtype=np.float32))
+        folder = root / "image_set" / f"{word}_images"
+        listed = [image for concept in sorted(folder.iterdir()) for image in sorted(concept.glob("*.jpg"))]
+        assert brain.image_paths == listed
+        truth = pd.read_csv(root / "ground_truth" / "images.csv")
+        assert sorted(truth.image_path[truth.split == split]) == sorted(p.relative_to(root).as_posix() for p in listed)
+
+
+def test_synthetic_meg_round_trip(tiny_meg_root):
+    root = tiny_meg_root
+    epochs = mne.read_epochs(root / "derivatives" / "preprocessed" / "preprocessed_P1-epo.fif", preload=False, verbose=False)
+    table = pd.read_csv(root / "sourcedata" / "sample_attributes_P1.csv")
+    assert len(epochs) == len(table) and set(table.trial_type) <= {"exp", "test", "catch"}
+    test = data.load_things_meg(root, subject=1, split="test", progress=False)
+    train = data.load_things_meg(root, subject=1, split="train", progress=False)
+    for brain in (test, train):
+        assert brain.signals.dtype == np.float32 and brain.signals.shape[2:] == (271, 281)
+        assert brain.ch_names == epochs.ch_names and brain.ch_type == "mag" and brain.sfreq == 200.0
+        np.testing.assert_allclose(brain.times, -0.1 + np.arange(281) / 200.0, atol=1e-9)
+        assert all(p.is_file() for p in brain.image_paths)
+    assert train.n_repetitions == 1 and test.n_repetitions > 1
+    assert test.n_images * test.n_repetitions == (table.trial_type == "test").sum()
+    assert not set(train.concepts) & set(test.concepts)
+    # An independent reference: the epochs of the first test image, found by its file name.
+    rows = np.flatnonzero((table.trial_type == "test") & (table.image_path.str.split("/").str[-1] == test.image_paths[0].name))
+    np.testing.assert_allclose(test.signals[0], epochs.get_data(item=rows).astype(np.float32))
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
@@ -223,6 +263,9 @@ def test_eeg_wrong_shape_and_missing_keys(eeg_root):
         data.load_things_eeg2(eeg_root)
     _rewrite_eeg(eeg_root, times=None)
     with pytest.raises(ValueError, match=f"{path.name}.*keys.*times"):
+        data.load_things_eeg2(eeg_root)
+    path.write_bytes(b"not numpy")
+    with pytest.raises(ValueError, match=f"{path.name} is not a readable .npy file"):
         data.load_things_eeg2(eeg_root)
 
 

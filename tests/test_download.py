@@ -151,6 +151,15 @@ def test_no_server_fails_at_once_with_advice(tmp_path):
     assert not (tmp_path / "a.bin").exists()
 
 
+def test_no_server_for_a_dataset_names_the_ways_out(tmp_path):
+    files = [download.RemoteFile("sourcedata/a.csv", url=f"http://127.0.0.1:{_free_port()}/a.csv")]
+    with pytest.raises(download.OfflineError) as caught:
+        download.download_dataset("things-meg", tmp_path / "root", files=files, progress=False)
+    message = str(caught.value)
+    assert "no network" in message and "i2b data synth --modality meg" in message and str(tmp_path / "root") in message
+    assert not (tmp_path / "root").exists()  # nothing half-made is left behind
+
+
 def test_http_error_names_the_url(server, tmp_path):
     with pytest.raises(RuntimeError, match="404"):
         download.download_file(f"{server.url}/missing.bin", tmp_path / "x.bin", progress=False)

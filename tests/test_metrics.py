@@ -75,6 +75,7 @@ def test_identification_perfect_and_chance(rng):
     assert metrics.identification_top1(unrelated, target) < 0.05
     # A flat prediction ties with every image: a tie is half a win, so exactly chance.
     assert metrics.identification_2way(np.zeros_like(target), target) == 0.5
+    assert metrics.identification_top1(np.zeros_like(target), target) == 1 / 200
 
 
 def test_identification_window_uses_only_those_samples(rng):

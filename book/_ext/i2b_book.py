@@ -22,6 +22,7 @@ body instead, which says how to produce it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from docutils import nodes
@@ -42,6 +43,14 @@ FAST_BANNER = (
     "training steps), so their figures and numbers show the method working, not its "
     "best results. Build without <code>I2B_FAST</code> for the full edition."
 )
+
+
+def _inline_figures() -> None:
+    # Kernels inherit this process's environment. MPLBACKEND=Agg (set by the test
+    # suite, and by many CI setups) would replace the inline backend, and every
+    # notebook figure would silently vanish from the book.
+    if os.environ.get("MPLBACKEND", "").lower() == "agg":
+        del os.environ["MPLBACKEND"]
 
 
 def _configure_edition(app, config) -> None:
@@ -95,6 +104,7 @@ class MeasuredResults(SphinxDirective):
 
 def setup(app):
     app.add_config_value("i2b_edition", "full", "env", types=[str])
+    _inline_figures()
     app.connect("config-inited", _configure_edition)
     app.add_directive("measured-results", MeasuredResults)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

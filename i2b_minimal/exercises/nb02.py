@@ -1,0 +1,27 @@
+"""Notebook 02 (CLIP features): how many tokens does a vision transformer make of one picture?"""
+
+from __future__ import annotations
+
+from . import as_number, unanswered, verdict
+
+
+def vit_tokens(image_size: int, patch_size: int) -> int:
+    """One token per patch of a square grid, plus the class token (Dosovitskiy et al. 2021)."""
+    return (image_size // patch_size) ** 2 + 1
+
+
+def check_token_count(tiny, vit_large) -> bool:
+    """Tokens per image of the bundled tiny CLIP, and of openai/clip-vit-large-patch14 (224 px, 14 px patches)."""
+    from ..tiny_clip import IMAGE_SIZE, PATCH_SIZE
+
+    if unanswered(tiny, vit_large):
+        return False
+    expected_tiny, expected_large = vit_tokens(IMAGE_SIZE, PATCH_SIZE), vit_tokens(224, 14)
+    hint = ("a ViT cuts the square image into (image_size / patch_size)^2 patches, one token each, "
+            "and adds one class token.")
+    if as_number(tiny) != expected_tiny:
+        return verdict(False, "", f"{hint} The tiny CLIP sees {IMAGE_SIZE} px images in {PATCH_SIZE} px patches.")
+    if as_number(vit_large) != expected_large:
+        return verdict(False, "", f"{hint} ViT-L/14 sees 224 px images in 14 px patches.")
+    return verdict(True, f"tiny: ({IMAGE_SIZE}/{PATCH_SIZE})^2 + 1 = {expected_tiny}; ViT-L/14: (224/14)^2 + 1 = "
+                   f"{expected_large}. Cross-attention reads all of them; concat and add see only one vector.", "")

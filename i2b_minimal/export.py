@@ -1,0 +1,130 @@
+"""A trained model on disk: one folder that sampling can trust.
+
+``train.train`` ends by writing the EMA weights here, ``<run>/model/``:
+
+* ``config.json`` and ``model.safetensors``: ``UNet1D.save_pretrained`` (huggingface_hub's
+  ``PyTorchModelHubMixin``), so ``UNet1D.from_pretrained`` reads them, or the Hub hosts them;
+* ``meta.json``: what sampling needs beyond the network: the data it was trained on
+  (dataset, channel names, times, sampling rate), the per-channel normalisation that
+  maps model units back to the data's units (:func:`to_data_units`), the image
+  encoder (name and a fingerprint of its weights), the conditioning mode and width,
+  the noise schedule, the training config, and the SHA-256 of the weights.
+
+The folder is written under a temporary name and renamed when complete.
+:func:`load_trained` checks the weights against their SHA-256 and the model
+against the data, encoder and conditioning it is asked to serve, and says what
+differs instead of generating nonsense.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint, runtime
+
+META_FILE = "meta.json"
+
+def export_model(model: torch.nn.Module, folder: str | os.PathLike, meta: dict) -> Path:
+    """Write ``model`` with ``save_pretrained`` and ``meta`` (data, normalisation, encoder, schedule) as one folder, atomically."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        model.save_pretrained(tmp)
+        meta = {**meta, "weights_sha256": checkpoint.sha256_file(tmp / "model.safetensors")}
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+        for file in tmp.iterdir():
+            checkpoint.fsync_path(file)
+        checkpoint.publish_folder(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def load_trained(path: str | os.PathLike, data=None, encoder=None, conditioning: str | None = None, device=None):
+    """Load an exported model: ``(model in eval mode, NoiseSchedule, meta)``.
+
+    Give the ``data`` (a ``BrainData``), ``encoder`` (an ``ImageEncoder``) or
+    ``conditioning`` you mean to use it with, and a model made for something
+    else is refused with a message saying what differs.
+    """
+    from . import diffusion, unet
+
+    path = Path(path)
+    meta_file, weights = path / META_FILE, path / "model.safetensors"
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"no trained model at {path}: {meta_file} is missing; `i2b train --output-dir RUN` "
+                                f"exports one to RUN/model")
+    try:
+        meta = json.loads(meta_file.read_text())
+        expected_digest = meta["weights_sha256"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{meta_file} is truncated or corrupt ({error}); export the model again") from error
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights} is missing; export the model again")
+    if checkpoint.sha256_file(weights) != expected_digest:
+        raise ValueError(f"{weights} is truncated or corrupt: its SHA-256 differs from the one in {meta_file}; "
+                         "export the model again (or train it again)")
+    check_compatible(meta, describe(data, encoder, conditioning or meta["conditioning"]), source=path)
+    try:
+        model = unet.UNet1D.from_pretrained(path)
+    except Exception as error:  # safetensors and the hub mixin raise many kinds; the file is what matters
+        raise ValueError(f"{weights} could not be loaded as a UNet1D ({error})") from error
+    schedule = diffusion.NoiseSchedule(**meta["schedule"])
+    return model.to(runtime.best_device(device)).eval(), schedule, meta
+
+
+def describe(data=None, encoder=None, conditioning: str | None = None) -> dict:
+    """What a model must fit, in the terms :func:`check_compatible` compares."""
+    found: dict = {}
+    if data is not None:
+        found.update(dataset=data.dataset, n_channels=data.signals.shape[2], n_times=data.signals.shape[3],
+                     ch_names=list(data.ch_names))
+    if conditioning is not None:
+        found["conditioning"] = conditioning
+    if encoder is not None and conditioning not in (None, "none"):
+        found["encoder"] = {"name": encoder.name, "fingerprint": encoder.fingerprint}
+        found["cond_dim"] = encoder.token_dim if conditioning == "cross_attention" else encoder.embed_dim
+    return found
+
+
+def check_compatible(trained: dict, found: dict, source) -> None:
+    """Raise ``ValueError`` when a model (or checkpoint) described by ``trained`` cannot serve ``found``."""
+    if "n_channels" in found and (found["n_channels"], found["n_times"]) != (trained["n_channels"], trained["n_times"]):
+        raise ValueError(f"{source} was trained on {trained['dataset']} signals of {trained['n_channels']} channels x "
+                         f"{trained['n_times']} samples, but the data ({found['dataset']}) has {found['n_channels']} x "
+                         f"{found['n_times']}; use a model trained on this data, or train one with `i2b train`")
+    if "ch_names" in found and found["ch_names"] != trained["ch_names"]:
+        raise ValueError(f"{source} was trained on channels {trained['ch_names'][:4]}..., but the data has "
+                         f"{found['ch_names'][:4]}... (names or order differ); the model's channels are fixed")
+    if "conditioning" in found and found["conditioning"] != trained["conditioning"]:
+        raise ValueError(f"{source} was trained with conditioning={trained['conditioning']!r}, but "
+                         f"{found['conditioning']!r} was asked for; use that mode or a model trained with this one")
+    if trained["conditioning"] == "none" or "encoder" not in found:
+        return
+    mine, theirs = trained["encoder"], found["encoder"]
+    if found["cond_dim"] != trained["cond_dim"]:
+        raise ValueError(f"{source} expects {trained['cond_dim']}-wide features from the image encoder "
+                         f"{mine['name']!r}, but {theirs['name']!r} gives {found['cond_dim']}; use {mine['name']!r}")
+    if theirs["fingerprint"] != mine["fingerprint"]:
+        raise ValueError(f"{source} was trained on features of the image encoder {mine['name']!r} (weights "
+                         f"{mine['fingerprint'][:12]}), but the encoder given is {theirs['name']!r} (weights "
+                         f"{theirs['fingerprint'][:12]}); features of another encoder mean nothing to it")
+
+
+def to_data_units(x, meta: dict):
+    """Model-unit signals (..., C, T), tensor or array, back to the data's units: x * std + mean per channel."""
+    norm = meta["normalisation"]
+    mean, std = np.asarray(norm["mean"])[:, None], np.asarray(norm["std"])[:, None]
+    if torch.is_tensor(x):
+        return x * torch.as_tensor(std, dtype=x.dtype, device=x.device) + torch.as_tensor(mean, dtype=x.dtype,
+                                                                                         device=x.device)
+    return (x * std + mean).astype(np.asarray(x).dtype, copy=False)

@@ -1,0 +1,151 @@
+"""The report folder of ``i2b quickstart``: the metrics as JSON and a table, and the figures that show them.
+
+``out/metrics.json`` is the ``i2b evaluate --json`` object (plus the training
+run); ``out/README.md`` puts its numbers in one table beside the figures:
+
+* ``erp.png``: the ERP (mean over images and channels) of the real test data and
+  of the generated signals, with the P1/N1/P2 windows (``viz.plot_erp``);
+* ``butterfly.png``: every channel's time course and the global field power
+  (``viz.plot_butterfly``);
+* ``topomaps.png``: real against generated scalp maps at the P1 and N1 peak
+  latencies of the real ERP, drawn by MNE (``viz.compare_topomaps``);
+* ``examples.png``: single test images with their real, generated and ridge
+  responses, the image-by-image view that the averages above hide;
+* ``loss.png``: the training loss.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .runtime import atomic_path, atomic_write
+
+SCORES = (("mse", "MSE"), ("pcc", "PCC (paper)"), ("corr_across_images", "corr. across images"),
+          ("identification_2way", "2-way id."), ("identification_top1", "top-1 id."),
+          ("erp_latency_error", "ERP latency error (s)"), ("psd_distance", "PSD distance"))
+ROWS = (("model", "diffusion, mean of {k} samples"), ("model_single_sample", "diffusion, 1 sample"),
+        ("ridge", "ridge (same CLIP features)"), ("ground_truth", "noiseless truth (synthetic only)"))
+
+
+def write_figures(out, signals: dict, losses=None) -> list[Path]:
+    """Draw the figures listed in the module docstring into ``out``; return their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)  # a report needs no window; keeps working on a headless machine
+    import matplotlib.pyplot as plt
+
+    from . import metrics, viz
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    real, generated, times = signals["real"], signals["generated"], np.asarray(signals["times"])
+    reduce = "mean" if signals["ch_type"] == "eeg" else "gfp"
+    peaks = metrics.erp_peaks(real, times, reduce=reduce)
+    latencies = (peaks["P1"]["latency"], peaks["N1"]["latency"])
+    figures = {
+        "erp.png": viz.plot_erp(real, generated, times, signals["ch_names"],
+                                title=f"ERP over all channels, {len(real)} test images"),
+        "butterfly.png": viz.plot_butterfly(real, generated, times, title="every channel, mean over test images"),
+        "topomaps.png": viz.compare_topomaps(real, generated, times, signals["ch_names"], latencies=latencies,
+                                             ch_type=signals["ch_type"],
+                                             title="at the real P1 and N1 peaks, mean over test images"),
+        "examples.png": _examples(signals),
+    }
+    if losses is not None:
+        figures["loss.png"] = _loss_curve(losses)
+    paths = []
+    for name, figure in figures.items():
+        with atomic_path(out / name) as tmp:
+            figure.savefig(tmp, dpi=110, format="png")
+        plt.close(figure)
+        paths.append(out / name)
+    return paths
+
+
+def write_summary(out, result: dict) -> tuple[Path, Path]:
+    """``out/metrics.json`` (the full result) and ``out/README.md`` (the table and the figures)."""
+    out = Path(out)
+    json_path, readme = out / "metrics.json", out / "README.md"
+    with atomic_write(json_path, "w") as handle:
+        json.dump(result, handle, indent=1)
+    with atomic_write(readme, "w") as handle:
+        handle.write(markdown(result))
+    return json_path, readme
+
+
+def markdown(result: dict) -> str:
+    """The report page: what was run, one table of scores, the figures."""
+    k = result["samples_per_image"]
+    lines = [f"# i2b report: {result['conditioning']} on {result['dataset']} subject {result['subject']}", "",
+             f"Model `{result['checkpoint']}`, {result['sampler'].upper()} with {result['num_inference_steps']} steps, "
+             f"guidance scale {result['guidance_scale']}, seed {result['seed']}; test set `{result['data_root']}` "
+             f"({result['n_test_images']} images x {result['n_test_repetitions']} repetitions, averaged).", "",
+             "| | " + " | ".join(title for _, title in SCORES) + " |", "|---" * (len(SCORES) + 1) + "|"]
+    for key, title in ROWS:
+        if key in result:
+            lines.append(f"| {title.format(k=k)} | " + " | ".join(_fmt(result[key][s]) for s, _ in SCORES) + " |")
+    ceiling = f"Noise ceiling of the correlation across images (split halves, Spearman-Brown): {result['noise_ceiling']:.3f}"
+    if "true_noise_ceiling" in result:
+        ceiling += f"; true ceiling from the noiseless responses: {result['true_noise_ceiling']:.3f}"
+    lines += ["", ceiling + ".", "",
+              "Correlation across images and identification use t >= 0 s; chance is 0.5 for 2-way and "
+              f"1/{result['n_test_images']} for top-1 identification.", ""]
+    if "training" in result:
+        run = result["training"]
+        lines += [f"Training: {run['steps']} steps of batch {run['batch_size']}, U-Net width {run['base_channels']}, "
+                  f"{run['seconds']} s; final loss {run['final_loss']:.4f}. Whole quickstart: "
+                  f"{result['seconds'].get('quickstart', '?')} s.", ""]
+    for name, caption in (("erp.png", "ERP, real and generated"), ("butterfly.png", "butterfly plots"),
+                          ("topomaps.png", "topographies at P1 and N1"), ("examples.png", "single test images"),
+                          ("loss.png", "training loss")):
+        lines.append(f"![{caption}]({name})")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value) -> str:
+    return f"{value:.3f}" if abs(value) >= 0.01 or value == 0 else f"{value:.2e}"
+
+
+def _examples(signals: dict, n: int = 4):
+    """A few test images (the first ``n``): the picture, then the channel-mean response, real vs generated vs ridge."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    times = np.asarray(signals["times"])
+    paths = signals.get("image_paths") or [None] * len(signals["real"])
+    n = min(n, len(signals["real"]))
+    fig, axes = plt.subplots(n, 2, figsize=(7, 1.7 * n), width_ratios=(1, 4), squeeze=False, layout="constrained")
+    for row in range(n):
+        picture, trace = axes[row]
+        picture.axis("off")
+        if paths[row] is not None:
+            with Image.open(paths[row]) as image:
+                picture.imshow(image.convert("RGB"))
+        trace.plot(times, signals["real"][row].mean(axis=0), "k", lw=1.2, label="real (mean of repetitions)")
+        trace.plot(times, signals["generated"][row].mean(axis=0), "C1--", lw=1.2, label="generated")
+        if "ridge" in signals:
+            trace.plot(times, signals["ridge"][row].mean(axis=0), "C0:", lw=1.2, label="ridge")
+        trace.axhline(0, color="0.6", lw=0.5)
+        trace.set_xlim(times[0], times[-1])
+    axes[0, 1].legend(fontsize=7, loc="upper right")
+    axes[-1, 1].set_xlabel("time (s)")
+    fig.suptitle("single test images: mean over channels")
+    return fig
+
+
+def _loss_curve(losses):
+    import matplotlib.pyplot as plt
+
+    losses = np.asarray(losses, dtype=float)
+    fig, ax = plt.subplots(figsize=(5, 3), layout="constrained")
+    ax.plot(np.arange(1, len(losses) + 1), losses, lw=0.5, alpha=0.4, label="per step")
+    window = max(1, len(losses) // 50)
+    if len(losses) >= window:
+        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+        ax.plot(np.arange(window, len(losses) + 1), smooth, lw=1.5, label=f"mean of {window}")
+    ax.set(xlabel="step", ylabel="noise-prediction MSE", yscale="log", title="training loss")
+    ax.legend(fontsize=8)
+    return fig

@@ -1,0 +1,81 @@
+"""Attention against PyTorch's own implementations, given the same projections."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from i2b_minimal.attention import CrossAttention, MultiHeadAttention, SelfAttention, scaled_dot_product_attention
+
+
+def _heads(x, n):  # (B, T, H*d) -> (B, H, T, d)
+    return x.view(x.shape[0], x.shape[1], n, -1).transpose(1, 2)
+
+
+@pytest.fixture
+def attention():
+    torch.manual_seed(0)
+    return MultiHeadAttention(width=32, context_dim=24, num_heads=4)
+
+
+def test_cross_attention_equals_torch_sdpa(attention):
+    x, context = torch.randn(2, 7, 32), torch.randn(2, 5, 24)
+    out, weights = attention(x, context)
+
+    q = _heads(F.linear(x, attention.to_q.weight), 4)
+    k = _heads(F.linear(context, attention.to_k.weight), 4)
+    v = _heads(F.linear(context, attention.to_v.weight), 4)
+    reference = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(2, 7, 32)
+    reference = attention.to_out(reference)
+
+    torch.testing.assert_close(out, reference)
+    assert weights.shape == (2, 4, 7, 5)  # one distribution over the 5 image tokens per head and time step
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 4, 7))
+
+
+def test_cross_attention_equals_nn_multihead_attention(attention):
+    x, context = torch.randn(3, 6, 32), torch.randn(3, 4, 24)
+    reference = torch.nn.MultiheadAttention(32, 4, kdim=24, vdim=24, batch_first=True)
+    with torch.no_grad():
+        reference.q_proj_weight.copy_(attention.to_q.weight)
+        reference.k_proj_weight.copy_(attention.to_k.weight)
+        reference.v_proj_weight.copy_(attention.to_v.weight)
+        reference.in_proj_bias.zero_()
+        reference.out_proj.weight.copy_(attention.to_out.weight)
+        reference.out_proj.bias.copy_(attention.to_out.bias)
+    expected, expected_weights = reference(x, context, context, average_attn_weights=False)
+    out, weights = attention(x, context)
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(weights, expected_weights)
+
+
+def test_scaled_dot_product_attention_by_hand():
+    # One query, two keys: the weights are the softmax of the scaled dot products.
+    q = torch.tensor([[[[1.0, 0.0]]]])
+    k = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
+    v = torch.tensor([[[[10.0, 0.0], [0.0, 10.0]]]])
+    out, weights = scaled_dot_product_attention(q, k, v)
+    p = torch.softmax(torch.tensor([1 / 2**0.5, 0.0]), dim=0)
+    torch.testing.assert_close(weights[0, 0, 0], p)
+    torch.testing.assert_close(out[0, 0, 0], 10 * p)
+
+
+def test_blocks_are_residual_over_time_tokens():
+    torch.manual_seed(0)
+    h, tokens = torch.randn(2, 16, 9), torch.randn(2, 3, 12)  # feature map (B, C, T), image tokens (B, L, D)
+    cross = CrossAttention(16, context_dim=12, num_heads=4, groups=4)
+    out, weights = cross(h, tokens)
+    assert out.shape == h.shape and weights.shape == (2, 4, 9, 3)
+    attended, _ = cross.attention(cross.norm(h).transpose(1, 2), tokens)
+    torch.testing.assert_close(out, h + attended.transpose(1, 2))
+    # Another image changes every time step's output.
+    other, _ = cross(h, torch.randn(2, 3, 12))
+    assert (other - out).abs().amax(dim=1).min() > 0
+
+    self_attention = SelfAttention(16, num_heads=2, groups=4)
+    out, weights = self_attention(h)
+    assert out.shape == h.shape and weights.shape == (2, 2, 9, 9)
+
+
+def test_width_must_split_into_heads():
+    with pytest.raises(ValueError, match="num_heads"):
+        MultiHeadAttention(30, num_heads=4)

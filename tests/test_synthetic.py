@@ -1,0 +1,256 @@
+"""The synthetic world: pictures and captions, the simulated brain, and the THINGS files it writes."""
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from i2b_minimal import brain, synthetic
+
+# Written out here rather than imported, so that a change in the library cannot hide itself.
+THINGS_EEG2_CHANNELS = ["Pz", "P3", "P7", "O1", "Oz", "O2", "P4", "P8", "P1",
+                        "P5", "PO7", "PO3", "POz", "PO4", "PO8", "P6", "P2"]
+
+
+def _digest(root):
+    """SHA-256 of every file under root, by relative path."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# ----------------------------------------------------------------------------- pictures and captions
+
+
+def test_captions_name_every_attribute():
+    for attributes in synthetic.sample_attributes(np.random.default_rng(0), 50):
+        text = synthetic.caption(attributes)
+        for name in synthetic.ATTRIBUTES:
+            assert attributes[name] in text, (name, text)
+    for name in ("shape", "colour", "size", "position", "texture", "background"):
+        assert len(synthetic.ATTRIBUTES[name]) >= 3
+
+
+def test_drawing_is_deterministic_and_distinct():
+    first, second = synthetic.sample_attributes(np.random.default_rng(1), 2)
+    image = synthetic.draw_image(first, size=64)
+    assert image.mode == "RGB" and image.size == (64, 64)
+    assert image.tobytes() == synthetic.draw_image(dict(first), size=64).tobytes()
+    assert image.tobytes() != synthetic.draw_image(second, size=64).tobytes()
+    with pytest.raises(ValueError, match="shape"):
+        synthetic.draw_image(dict(first, shape="unicorn"))
+
+
+@pytest.mark.parametrize("position, side", [("left", -1), ("right", 1), ("upper left", -1), ("lower right", 1)])
+def test_position_moves_the_shape(position, side):
+    attributes = dict(shape="square", colour="red", size="small", position=position, texture="solid", background="light")
+    pixels = np.asarray(synthetic.draw_image(attributes, size=96), dtype=float)
+    shape_columns = np.nonzero(np.abs(pixels - pixels[0, 0]).sum(axis=-1) > 60)[1]  # a corner is background
+    assert np.sign(shape_columns.mean() - 47.5) == side
+
+
+def test_concepts_are_folder_names_that_fix_some_attributes():
+    concepts = synthetic.all_concepts()
+    names = {synthetic.concept_name(c) for c in concepts}
+    assert len(names) == len(concepts) >= 1854  # enough for the full THINGS-MEG preset
+    assert all(name == name.lower() and " " not in name for name in names)
+
+
+# ----------------------------------------------------------------------------- the simulated brain
+
+
+def _left_right_pairs(n=60):
+    base = synthetic.sample_attributes(np.random.default_rng(2), n)
+    return [dict(a, position="left") for a in base], [dict(a, position="right") for a in base]
+
+
+@pytest.mark.parametrize("subject", range(1, 11))
+def test_stimulus_on_the_left_drives_the_right_hemisphere(subject):
+    from i2b_minimal import pictures
+
+    left, right = _left_right_pairs()
+    eeg = brain.make_subject("eeg", subject)
+    at_p1 = np.argmin(np.abs(eeg.times - 0.10))
+    rh = [THINGS_EEG2_CHANNELS.index(c) for c in ("P8", "PO8", "O2")]
+    lh = [THINGS_EEG2_CHANNELS.index(c) for c in ("P7", "PO7", "O1")]
+
+    def right_minus_left(attributes):
+        response = brain.evoked(eeg, pictures.image_features(attributes))[:, :, at_p1]
+        return response[:, rh].mean() - response[:, lh].mean()
+
+    assert right_minus_left(left) > right_minus_left(right)
+
+
+def test_image_content_changes_the_response_but_subjects_share_the_law():
+    from i2b_minimal import pictures
+
+    attributes = synthetic.sample_attributes(np.random.default_rng(3), 40)
+    features = pictures.image_features(attributes)
+    one, two = brain.make_subject("eeg", 1), brain.make_subject("eeg", 2)
+    r1, r2 = brain.evoked(one, features), brain.evoked(two, features)
+    assert r1.std(axis=0).max() > 0.2 * np.abs(r1.mean(axis=0)).max()  # images differ
+    assert not np.allclose(r1, r2)                           # people differ
+    # ...but the same image property moves both people's responses the same way: bigger P1 for higher contrast.
+    amplitude, _ = brain.component_drive(features)
+    assert np.corrcoef(amplitude[:, 0].sum(1), features["contrast"])[0, 1] > 0.3
+
+
+def test_trial_noise_is_spatially_correlated_and_mostly_low_frequency():
+    subject = brain.make_subject("eeg", 1)
+    noise = brain.trial_noise(subject, np.random.default_rng(0), 400)
+    corr = np.corrcoef(noise.transpose(1, 0, 2).reshape(len(subject.ch_names), -1))
+    assert np.abs(corr[np.triu_indices_from(corr, 1)]).mean() > 0.2
+    power = (np.abs(np.fft.rfft(noise, axis=-1)) ** 2).mean(axis=(0, 1))
+    freqs = np.fft.rfftfreq(noise.shape[-1], 0.01)
+    assert power[(freqs > 2) & (freqs < 12)].mean() > 3 * power[freqs > 35].mean()
+    assert 0.5 < noise.std() < 2.0  # EEG in whitened-like units
+
+
+# ----------------------------------------------------------------------------- THINGS-EEG2 files
+
+
+def _check_eeg_tree(root, preset, subjects):
+    spec = synthetic.PRESETS["eeg"][preset]
+    n_train = spec["train_concepts"] * spec["images_per_concept"]
+    train_folders = sorted((root / "image_set" / "training_images").iterdir())
+    test_folders = sorted((root / "image_set" / "test_images").iterdir())
+    assert [f.name[:5] for f in train_folders] == [f"{i:05d}" for i in range(1, spec["train_concepts"] + 1)]
+    assert len(test_folders) == spec["test_concepts"]
+    assert not {f.name[6:] for f in train_folders} & {f.name[6:] for f in test_folders}  # disjoint concepts
+    train_images = [img for folder in train_folders for img in sorted(folder.iterdir())]
+    assert len(train_images) == n_train
+    assert all(img.name.startswith(img.parent.name[6:] + "_") and img.name.endswith("b.jpg") for img in train_images)
+    expected = {"train": (n_train, spec["train_reps"], 17, 100), "test": (spec["test_concepts"], spec["test_reps"], 17, 100)}
+    for subject in subjects:
+        for split, name in (("train", "training"), ("test", "test")):
+            record = np.load(root / "preprocessed_data" / f"sub-{subject:02d}" / f"preprocessed_eeg_{name}.npy",
+                             allow_pickle=True).item()
+            assert set(record) == {"preprocessed_eeg_data", "ch_names", "times"}
+            data = record["preprocessed_eeg_data"]
+            assert data.shape == expected[split] and data.dtype == np.float64
+            assert list(record["ch_names"]) == THINGS_EEG2_CHANNELS
+            np.testing.assert_allclose(record["times"], -0.2 + 0.01 * np.arange(100), atol=1e-9)
+            assert 0.5 < data.std() < 2.0  # whitened: unitless, about unit variance
+    table = synthetic.load_captions(root)
+    train_rows = table[table.split == "train"]
+    assert [root / p for p in train_rows.image_path] == train_images  # ground-truth rows follow the data rows
+
+
+def test_tiny_eeg_has_the_things_eeg2_layout(tiny_eeg_root):
+    _check_eeg_tree(tiny_eeg_root, "tiny", range(1, 11))
+    image = Image.open(next((tiny_eeg_root / "image_set" / "test_images").rglob("*s.jpg")))
+    assert image.format == "JPEG" and image.mode == "RGB"
+
+
+def test_small_eeg_has_the_real_layout_at_its_size(tmp_path):
+    root = synthetic.make_dataset(tmp_path / "small", modality="eeg", preset="small", subjects=[1], progress=False)
+    _check_eeg_tree(root, "small", [1])
+
+
+def test_ground_truth_is_the_noiseless_mean_of_the_trials(tiny_eeg_root):
+    table = synthetic.load_captions(tiny_eeg_root)
+    test_paths = [tiny_eeg_root / p for p in table[table.split == "test"].image_path]
+    truth = synthetic.load_ground_truth(tiny_eeg_root, 3, test_paths)
+    assert truth.shape == (len(test_paths), 17, 100) and truth.dtype == np.float32
+    record = np.load(tiny_eeg_root / "preprocessed_data" / "sub-03" / "preprocessed_eeg_test.npy", allow_pickle=True).item()
+    mean = record["preprocessed_eeg_data"].mean(axis=1)
+    post = record["times"] > 0
+    aligned = np.corrcoef(truth[..., post].ravel(), mean[..., post].ravel())[0, 1]
+    shuffled = np.corrcoef(truth[::-1][..., post].ravel(), mean[..., post].ravel())[0, 1]
+    assert aligned > 0.6 and aligned > shuffled + 0.1
+    residual = record["preprocessed_eeg_data"] - truth[:, None]
+    assert abs(residual.mean()) < 0.05  # the noise is zero-mean around the ground truth
+    with pytest.raises(ValueError, match="not in"):
+        synthetic.load_ground_truth(tiny_eeg_root, 3, [tiny_eeg_root / "elsewhere.jpg"])
+    with pytest.raises(FileNotFoundError, match="i2b data synth"):
+        synthetic.load_captions(tiny_eeg_root / "missing")
+
+
+# ----------------------------------------------------------------------------- THINGS-MEG files
+
+
+def test_tiny_meg_has_the_things_meg_layout(tiny_meg_root):
+    import mne
+
+    spec = synthetic.PRESETS["meg"]["tiny"]
+    per_session = spec["concepts"] + spec["test_concepts"] + spec["catch"]
+    epochs = mne.read_epochs(tiny_meg_root / "derivatives" / "preprocessed" / "preprocessed_P2-epo.fif", verbose=False)
+    assert len(epochs) == spec["sessions"] * per_session
+    assert len(epochs.ch_names) == 271 and set(epochs.get_channel_types()) == {"mag"}
+    assert epochs.info["sfreq"] == 200 and len(epochs.times) == 281
+    np.testing.assert_allclose(epochs.times[[0, -1]], [-0.1, 1.3], atol=1e-9)
+    assert 1e-15 < epochs.get_data().std() < 1e-11  # tesla, as MNE stores MEG
+
+    table = pd.read_csv(tiny_meg_root / "sourcedata" / "sample_attributes_P2.csv")
+    assert len(table) == len(epochs)
+    counts = table.trial_type.value_counts().to_dict()
+    assert counts == {"exp": spec["sessions"] * spec["concepts"], "test": spec["sessions"] * spec["test_concepts"],
+                      "catch": spec["sessions"] * spec["catch"]}
+    assert all((tiny_meg_root / p).is_file() for p in table.image_path)
+    exp, test = table[table.trial_type == "exp"], table[table.trial_type == "test"]
+    assert exp.image_path.is_unique and exp.image_path.str.startswith("images_meg/").all()
+    assert (test.image_path.value_counts() == spec["sessions"]).all()
+    assert test.image_path.str.match(r"images_test_meg/[a-z_]+_\d\ds\.jpg$").all()
+    assert table[table.trial_type == "catch"].image_path.str.startswith("images_catch_meg/").all()
+    exp_concepts = set(exp.image_path.str.split("/").str[1])
+    test_concepts = set(test.image_path.str.extract(r"images_test_meg/(.+)_\d\ds\.jpg")[0])
+    assert test_concepts <= exp_concepts  # as in THINGS-MEG: the loader must remove them from training
+
+
+def test_meg_ground_truth_is_in_tesla_and_aligned(tiny_meg_root):
+    import mne
+
+    table = synthetic.load_captions(tiny_meg_root)
+    assert set(table.split) == {"train", "test"}
+    responses = np.load(tiny_meg_root / "ground_truth" / "sub-01" / "responses.npy")
+    assert responses.shape == (len(table), 271, 281) and responses.dtype == np.float32
+    epochs = mne.read_epochs(tiny_meg_root / "derivatives" / "preprocessed" / "preprocessed_P1-epo.fif", verbose=False)
+    trials = pd.read_csv(tiny_meg_root / "sourcedata" / "sample_attributes_P1.csv")
+    is_test = (trials.trial_type == "test").to_numpy()
+    truth = synthetic.load_ground_truth(tiny_meg_root, 1, [tiny_meg_root / p for p in trials.image_path[is_test]])
+    data = epochs.get_data()[is_test]
+    post = epochs.times > 0
+    assert np.corrcoef(truth[..., post].ravel(), data[..., post].ravel())[0, 1] > 0.15
+
+
+# ----------------------------------------------------------------------------- seeds, subjects, errors
+
+
+@pytest.mark.parametrize("modality", ["eeg", "meg"])
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, modality):
+    first = synthetic.make_dataset(tmp_path / "a", modality=modality, seed=5, subjects=[1], progress=False)
+    again = synthetic.make_dataset(tmp_path / "b", modality=modality, seed=5, subjects=[1], progress=False)
+    other = synthetic.make_dataset(tmp_path / "c", modality=modality, seed=6, subjects=[1], progress=False)
+    assert _digest(first) == _digest(again)
+    changed = {k for k, v in _digest(other).items() if _digest(first).get(k) != v}
+    data_file = "preprocessed_data/sub-01/preprocessed_eeg_training.npy" if modality == "eeg" \
+        else "derivatives/preprocessed/preprocessed_P1-epo.fif"
+    assert data_file in changed and "ground_truth/images.csv" in changed
+
+
+def test_one_subject_alone_is_the_same_as_within_all(tmp_path, tiny_eeg_root):
+    alone = synthetic.make_dataset(tmp_path / "one", modality="eeg", subjects=[4], progress=False)
+    assert not (alone / "preprocessed_data" / "sub-01").exists()
+    name = "preprocessed_data/sub-04/preprocessed_eeg_test.npy"
+    assert (alone / name).read_bytes() == (tiny_eeg_root / name).read_bytes()
+
+
+def test_cli_writes_the_default_folder(tmp_path, monkeypatch):
+    from i2b_minimal import cli
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["data", "synth", "--modality", "eeg", "--subjects", "2"]) == 0
+    assert (tmp_path / "data" / "synthetic-eeg-tiny" / "preprocessed_data" / "sub-02" / "preprocessed_eeg_test.npy").is_file()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(modality="fmri"), "modality"),
+    (dict(preset="huge"), "tiny"),
+    (dict(modality="eeg", subjects=[11]), "1-10"),
+    (dict(modality="meg", subjects=[0, 5]), "1-4"),
+])
+def test_bad_requests_say_what_is_allowed(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        synthetic.make_dataset(tmp_path / "x", progress=False, **kwargs)
+    assert not (tmp_path / "x").exists()

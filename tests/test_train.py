@@ -1,0 +1,307 @@
+"""The training loop: exact resume, crash safety, clear errors, and 2 processes = 1 process.
+
+Every run here trains the real UNet1D with diffusion.training_loss on the tiny
+synthetic EEG world, conditioned through a randomly initialised CLIP saved to a
+folder (the same loading path as a hub id; tiny, so that runs take seconds).
+"""
+
+import dataclasses
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from i2b_minimal import checkpoint, clip, data, diffusion, train
+from i2b_minimal.train import TrainConfig
+
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory):
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    folder = tmp_path_factory.mktemp("random-clip")
+    torch.manual_seed(0)
+    config = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                              image_size=32, patch_size=8, projection_dim=16)
+    CLIPVisionModelWithProjection(config).save_pretrained(folder)
+    clip._image_processor_class()(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def make_config(root, encoder, out, **changes) -> TrainConfig:
+    settings = dict(data_root=str(root), encoder=str(encoder), base_channels=16, steps=8, batch_size=8, lr=1e-3,
+                    warmup_steps=3, checkpoint_every=4, output_dir=str(out))
+    return TrainConfig(**{**settings, **changes})
+
+
+def weights(folder, name="model"):
+    return load_file(folder / f"{name}.safetensors")
+
+
+def assert_same_weights(a: dict, b: dict, atol=0.0):
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=atol, msg=key)
+
+
+# ----------------------------------------------------------------------------- the parts
+
+
+def test_ema_follows_the_reference_recursion():
+    model = torch.nn.Linear(3, 2)
+    ema = train.EMA(model, decay=0.9)
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+    for step in range(1, 30):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        ema.update(model, step)
+        decay = min(0.9, (1 + step) / (10 + step))
+        expected = {k: decay * expected[k] + (1 - decay) * v for k, v in model.state_dict().items()}
+    assert_same_weights(ema.shadow, expected, atol=1e-6)
+    assert ema.decay_at(1) == pytest.approx(2 / 11) and ema.decay_at(10_000) == 0.9
+
+
+def test_learning_rate_warms_up_then_follows_the_cosine():
+    config = TrainConfig(steps=110, warmup_steps=10, lr_schedule="cosine")
+    factors = [train.learning_rate_factor(s, config) for s in range(110)]
+    assert factors[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])
+    assert factors[10] == 1.0 and factors[60] == pytest.approx(0.5)
+    assert factors[109] == pytest.approx(0.5 * (1 + math.cos(math.pi * 99 / 100)))
+    assert train.learning_rate_factor(100, dataclasses.replace(config, lr_schedule="constant")) == 1.0
+
+
+def test_signals_are_standardised_per_channel_and_map_back(tiny_eeg_root, clip_dir):
+    config = make_config(tiny_eeg_root, clip_dir, "unused", trials="mean")
+    prepared = train.prepare_data(config, progress=False)
+    brain = data.load_things_eeg2(tiny_eeg_root, subject=1, split="train")
+    scaled = np.stack([prepared.dataset[i][1].numpy() for i in range(len(prepared.dataset))])
+    np.testing.assert_allclose(scaled.mean(axis=(0, 2)), 0, atol=1e-5)
+    np.testing.assert_allclose(scaled.std(axis=(0, 2)), 1, atol=1e-4)
+    np.testing.assert_allclose(train.to_data_units(scaled, prepared.info), brain.mean_over_repetitions(), atol=1e-4)
+    tokens, _ = clip.encode_dataset(clip.ImageEncoder(str(clip_dir), progress=False), brain.image_paths,
+                                    tiny_eeg_root / "features", progress=False)
+    torch.testing.assert_close(prepared.dataset[5][0], tokens[5])  # cross-attention reads the token sequence
+    assert prepared.info["cond_dim"] == 32 and prepared.info["n_channels"] == 17
+
+
+def test_every_config_field_is_a_cli_option():
+    from i2b_minimal import cli
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert fields == set(cli.TRAIN_OPTIONS)
+    args = cli.build_parser().parse_args(["train", "--base-channels", "16", "--conditioning", "add"])
+    assert (args.base_channels, args.conditioning, args.steps) == (16, "add", None)
+
+
+# ----------------------------------------------------------------------------- resume
+
+
+def test_half_plus_resumed_half_equals_the_whole_run(tiny_eeg_root, clip_dir, tmp_path):
+    # Single trials, condition dropout, warm-up and cosine: every source of randomness and state is exercised.
+    config = make_config(tiny_eeg_root, clip_dir, tmp_path / "whole", trials="single", steps=8, checkpoint_every=4)
+    whole = train.train(config, progress=False)
+    split = dataclasses.replace(config, output_dir=str(tmp_path / "split"))
+    first = train.train(split, stop_after=4, progress=False)
+    assert first.model_dir is None and len(first.losses) == 4
+    second = train.train(split, resume=True, progress=False)
+    assert second.start_step == 4
+    assert second.losses == whole.losses  # bit-identical on the CPU
+    for name in ("model", "ema", "optimizer"):
+        assert_same_weights(weights(tmp_path / "whole/checkpoints/step-00000008", name),
+                            weights(tmp_path / "split/checkpoints/step-00000008", name))
+    assert_same_weights(weights(whole.model_dir), weights(second.model_dir))
+    assert not torch.equal(weights(whole.model_dir)["input_conv.weight"],
+                           weights(tmp_path / "whole/checkpoints/step-00000008")["input_conv.weight"])  # EMA != raw
+
+
+def test_refuses_to_start_over_a_run_without_resume_or_overwrite(tiny_eeg_root, clip_dir, tmp_path):
+    config = make_config(tiny_eeg_root, clip_dir, tmp_path, conditioning="none", steps=2, checkpoint_every=2)
+    train.train(config, progress=False)
+    with pytest.raises(ValueError, match="already holds checkpoints.*--resume.*--overwrite"):
+        train.train(config, progress=False)
+    assert train.train(config, overwrite=True, progress=False).start_step == 0
+
+
+def test_sigkill_loses_only_the_steps_after_the_last_checkpoint(tiny_eeg_root, clip_dir, tmp_path):
+    run = tmp_path / "killed"
+    command = [sys.executable, "-m", "i2b_minimal.cli", "train", "--data-root", str(tiny_eeg_root), "--encoder",
+               str(clip_dir), "--base-channels", "16", "--batch-size", "8", "--lr", "1e-3", "--warmup-steps", "2",
+               "--lr-schedule", "constant", "--steps", "100000", "--checkpoint-every", "3", "--output-dir", str(run)]
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        process = subprocess.Popen(command, env=SUBPROCESS_ENV, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            deadline = time.monotonic() + 180
+            while checkpoint.latest_checkpoint(run / "checkpoints") is None:
+                assert process.poll() is None, (tmp_path / "stderr.txt").read_text()[-2000:]
+                assert time.monotonic() < deadline, "no checkpoint appeared"
+                time.sleep(0.05)
+            time.sleep(random.uniform(0.0, 1.0))  # a random later step, possibly in the middle of a save
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+    saved = checkpoint.latest_checkpoint(run / "checkpoints")
+    _, state = checkpoint.load_checkpoint(saved)  # what survived is complete and verified
+    at = state["step"]
+    assert not (run / "model").exists()
+
+    config = make_config(tiny_eeg_root, clip_dir, run, warmup_steps=2, lr_schedule="constant",
+                         steps=at + 3, checkpoint_every=3)
+    resumed = train.train(config, resume=True, progress=False)
+    assert resumed.start_step == at and resumed.losses[:at] == state["losses"]
+    reference = train.train(dataclasses.replace(config, output_dir=str(tmp_path / "uninterrupted")), progress=False)
+    np.testing.assert_allclose(resumed.losses, reference.losses, rtol=1e-5)
+    assert_same_weights(weights(resumed.model_dir), weights(reference.model_dir), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- faults
+
+
+def test_damaged_checkpoint_is_named_and_the_previous_one_is_intact(tiny_eeg_root, clip_dir, tmp_path):
+    config = make_config(tiny_eeg_root, clip_dir, tmp_path, conditioning="none", steps=4, checkpoint_every=2)
+    train.train(config, progress=False)
+    previous, newest = checkpoint.list_checkpoints(tmp_path / "checkpoints")
+    before = {f.name: f.read_bytes() for f in previous.iterdir()}
+    model_file = newest / "model.safetensors"
+    intact = model_file.read_bytes()
+
+    model_file.write_bytes(intact[: len(intact) // 2])  # truncated
+    with pytest.raises(checkpoint.CheckpointError, match=f"{model_file}.*truncated or corrupt.*{previous}"):
+        train.train(dataclasses.replace(config, steps=6), resume=True, progress=False)
+    flipped = bytearray(intact)
+    flipped[-5] ^= 0xFF  # one bit pattern in the weights, the header still parses
+    model_file.write_bytes(bytes(flipped))
+    with pytest.raises(checkpoint.CheckpointError, match="truncated or corrupt"):
+        checkpoint.load_checkpoint(newest)
+    (newest / "state.json").write_text('{"step": 4, "fil')
+    with pytest.raises(checkpoint.CheckpointError, match="state.json is truncated or corrupt"):
+        checkpoint.load_checkpoint(newest)
+
+    assert {f.name: f.read_bytes() for f in previous.iterdir()} == before
+    checkpoint.load_checkpoint(previous)
+    shutil.rmtree(newest)  # the way out the message gives
+    partial = tmp_path / "checkpoints" / ".step-00000004.killed"  # what a kill during a save leaves
+    partial.mkdir()
+    (partial / "model.safetensors").write_bytes(b"half")
+    resumed = train.train(dataclasses.replace(config, steps=6), resume=True, progress=False)
+    assert resumed.start_step == 2 and len(resumed.losses) == 6 and not partial.exists()
+
+
+def test_nan_loss_stops_at_its_step_and_keeps_the_last_good_checkpoint(tiny_eeg_root, clip_dir, tmp_path,
+                                                                       monkeypatch):
+    real_loss, calls = diffusion.training_loss, []
+
+    def loss_that_fails_at_step_5(*args, **kwargs):
+        calls.append(1)
+        loss = real_loss(*args, **kwargs)
+        return loss * float("nan") if len(calls) == 5 else loss
+
+    monkeypatch.setattr(diffusion, "training_loss", loss_that_fails_at_step_5)
+    config = make_config(tiny_eeg_root, clip_dir, tmp_path, steps=8, checkpoint_every=3)
+    good = tmp_path / "checkpoints" / "step-00000003"
+    with pytest.raises(train.NonFiniteLossError, match=f"nan at step 5.*last good checkpoint is {good}"):
+        train.train(config, progress=False)
+    assert checkpoint.list_checkpoints(tmp_path / "checkpoints") == [good]
+    _, state = checkpoint.load_checkpoint(good)
+    assert state["step"] == 3 and all(math.isfinite(x) for x in state["losses"])
+    assert not (tmp_path / "model").exists()
+
+
+def test_wrong_data_conditioning_or_encoder_is_refused(tiny_eeg_root, clip_dir, tmp_path):
+    config = make_config(tiny_eeg_root, clip_dir, tmp_path / "run", steps=2, checkpoint_every=2)
+    result = train.train(config, progress=False)
+    eeg = data.load_things_eeg2(tiny_eeg_root, subject=1, split="test")
+    encoder = clip.ImageEncoder(str(clip_dir), progress=False)
+    model, schedule, meta = train.load_trained(result.model_dir, data=eeg, encoder=encoder)
+    assert model.config.conditioning == "cross_attention" and schedule.num_train_timesteps == 1000
+
+    meg = dataclasses.replace(eeg, signals=np.zeros((eeg.n_images, 1, 271, 281), np.float32),
+                              ch_names=[f"MLC{i:02d}" for i in range(271)], times=np.arange(281) / 200,
+                              dataset="things-meg")
+    with pytest.raises(ValueError, match=r"17 channels x 100 samples.*\(things-meg\) has 271 x 281"):
+        train.load_trained(result.model_dir, data=meg)
+    with pytest.raises(ValueError, match="conditioning='cross_attention', but 'concat' was asked for"):
+        train.load_trained(result.model_dir, conditioning="concat")
+    other = tmp_path / "other-clip"
+    shutil.copytree(clip_dir, other)
+    state = load_file(other / "model.safetensors")
+    state["visual_projection.weight"] = state["visual_projection.weight"] + 1
+    from safetensors.torch import save_file
+    save_file(state, other / "model.safetensors")
+    with pytest.raises(ValueError, match="features of another encoder mean nothing"):
+        train.load_trained(result.model_dir, encoder=clip.ImageEncoder(str(other), progress=False))
+
+    with pytest.raises(checkpoint.CheckpointError, match="conditioning='cross_attention', but this run asks for 'add'"):
+        train.train(dataclasses.replace(config, conditioning="add", steps=4), resume=True, progress=False)
+    cropped = _copy_with_fewer_samples(tiny_eeg_root, tmp_path / "cropped", n_times=80)
+    with pytest.raises(ValueError, match="17 channels x 100 samples, but the data .* has 17 x 80"):
+        train.train(dataclasses.replace(config, data_root=str(cropped), steps=4), resume=True, progress=False)
+
+
+def test_damaged_exported_model_is_named(tiny_eeg_root, clip_dir, tmp_path):
+    config = make_config(tiny_eeg_root, clip_dir, tmp_path, conditioning="none", steps=1, checkpoint_every=1)
+    model_dir = train.train(config, progress=False).model_dir
+    with pytest.raises(FileNotFoundError, match="meta.json is missing"):
+        train.load_trained(tmp_path)
+    weights_file = model_dir / "model.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:-100])
+    with pytest.raises(ValueError, match=f"{weights_file} is truncated or corrupt"):
+        train.load_trained(model_dir)
+
+
+def _copy_with_fewer_samples(root, out, n_times):
+    """The same images with every EEG epoch cut to its first ``n_times`` samples."""
+    shutil.copytree(root / "image_set", out / "image_set")
+    for word in ("training", "test"):
+        source = root / "preprocessed_data" / "sub-01" / f"preprocessed_eeg_{word}.npy"
+        record = np.load(source, allow_pickle=True).item()
+        record["preprocessed_eeg_data"] = record["preprocessed_eeg_data"][..., :n_times]
+        record["times"] = record["times"][:n_times]
+        target = out / "preprocessed_data" / "sub-01" / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.save(target, record, allow_pickle=True)
+    return out
+
+
+# ----------------------------------------------------------------------------- many processes
+
+
+def test_two_processes_equal_one_process_with_the_same_global_batch(tiny_eeg_root, clip_dir, tmp_path):
+    # torchrun starts 2 CPU processes; Accelerate finds them (gloo) and wraps the model in DDP.
+    # The 1-process reference cuts the same global batch of 8 into the same 2 shards by gradient accumulation.
+    common = ["--data-root", str(tiny_eeg_root), "--encoder", str(clip_dir), "--base-channels", "16",
+              "--batch-size", "8", "--steps", "4", "--warmup-steps", "1", "--lr", "1e-3", "--checkpoint-every", "4",
+              "--trials", "single"]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          str(29500 + os.getpid() % 1000), "-m", "i2b_minimal.cli", "train", *common,
+                          "--output-dir", str(tmp_path / "two")],
+                         env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    config = make_config(tiny_eeg_root, clip_dir, tmp_path / "one", steps=4, warmup_steps=1, checkpoint_every=4,
+                         trials="single", gradient_accumulation_steps=2)
+    one = train.train(config, progress=False)
+
+    meta = json.loads((tmp_path / "two/model/meta.json").read_text())
+    assert meta["training"]["processes"] == 2
+    _, state = checkpoint.load_checkpoint(tmp_path / "two/checkpoints/step-00000004")
+    np.testing.assert_allclose(state["losses"], one.losses, rtol=1e-5)
+    step4 = "checkpoints/step-00000004"
+    assert_same_weights(weights(tmp_path / "two" / step4), weights(tmp_path / "one" / step4), atol=1e-5)
+    assert_same_weights(weights(tmp_path / "two/model"), weights(one.model_dir), atol=1e-5)
+    # The tolerance can tell runs apart: one shard of 8 (other noise draws) ends elsewhere.
+    unsharded = train.train(dataclasses.replace(config, output_dir=str(tmp_path / "unsharded"),
+                                                gradient_accumulation_steps=1), progress=False)
+    difference = weights(unsharded.model_dir)["input_conv.weight"] - weights(one.model_dir)["input_conv.weight"]
+    assert difference.abs().max() > 1e-3
