@@ -12,18 +12,15 @@ Modules are imported lazily so that ``import i2b_minimal`` stays fast.
 """
 
 import importlib
+import importlib.util
 
 __version__ = "0.1.0"
 
-_MODULES = (
-    "runtime", "synthetic", "data", "download", "clip", "tiny_clip", "attention",
-    "unet", "diffusion", "train", "metrics", "baselines", "viz", "cli",
-)
 
 
 def __getattr__(name):
-    # Lazy submodule import: `from i2b_minimal import data` works without paying
-    # for torch, transformers and MNE until a module is actually used.
-    if name in _MODULES:
+    # Lazy submodule import: `import i2b_minimal as i2b; i2b.data` works without
+    # paying for torch, transformers and MNE until a module is actually used.
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'i2b_minimal' has no attribute {name!r}")

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, runtime
+from . import checkpoint, export, runtime
 
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "eeg-small-cross-attention"
 SAMPLERS = ("ddim", "ddpm")
@@ -66,7 +66,7 @@ class TrainedModel:
         """
         from tqdm.auto import tqdm
 
-        from . import diffusion, train
+        from . import diffusion
 
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, not {sampler!r}")
@@ -91,7 +91,7 @@ class TrainedModel:
             else:
                 x = diffusion.ddpm_sample(self.network, self.schedule, (rows, *shape), **common)
             out.append(x.float().cpu())
-        signals = train.to_data_units(torch.cat(out).numpy(), self.meta)
+        signals = export.to_data_units(torch.cat(out).numpy(), self.meta)
         return signals.reshape(n_images, samples_per_image, *shape)
 
 
@@ -100,7 +100,7 @@ def resolve_model(source) -> Path:
     from . import train
 
     path = BUNDLED_MODEL if str(source) == "bundled" else Path(source).expanduser()
-    if (path / train.MODEL_DIR / checkpoint.MODEL_META).is_file():
+    if (path / train.MODEL_DIR / export.META_FILE).is_file():
         return path / train.MODEL_DIR
     if (path / checkpoint.STATE_FILE).is_file():
         raise ValueError(f"{path} is a training checkpoint, not an exported model; finish the run with "
@@ -114,11 +114,11 @@ def load_model(source="bundled", data=None, conditioning: str | None = None, dev
     from . import clip
 
     path = resolve_model(source)
-    network, schedule, meta = checkpoint.load_trained(path, data=data, conditioning=conditioning, device=device)
+    network, schedule, meta = export.load_trained(path, data=data, conditioning=conditioning, device=device)
     encoder = None
     if meta["conditioning"] != "none":
         encoder = clip.ImageEncoder(meta["encoder"]["name"], device=device, progress=progress)
-        checkpoint.check_compatible(meta, checkpoint.describe(encoder=encoder, conditioning=meta["conditioning"]),
+        export.check_compatible(meta, export.describe(encoder=encoder, conditioning=meta["conditioning"]),
                                     source=path)
     return TrainedModel(path, network, schedule, meta, encoder)
 
@@ -184,7 +184,7 @@ def evaluate(model="bundled", data_root=None, subject: int | None = None, sample
                                 "`i2b data download`, or pass another --data-root")
     test = data.load(detect_dataset(root) or meta["dataset"], root, subject=subject, split="test")
     if isinstance(model, TrainedModel):
-        checkpoint.check_compatible(meta, checkpoint.describe(test, model.encoder, conditioning or meta["conditioning"]),
+        export.check_compatible(meta, export.describe(test, model.encoder, conditioning or meta["conditioning"]),
                                     source=path)
         trained = model
     else:
@@ -240,7 +240,7 @@ def evaluate(model="bundled", data_root=None, subject: int | None = None, sample
 def _read_meta(path: Path) -> dict:
     import json
 
-    meta_file = path / checkpoint.MODEL_META
+    meta_file = path / export.META_FILE
     if not meta_file.is_file():
         raise FileNotFoundError(f"no trained model at {path}: {meta_file} is missing; `i2b train --output-dir RUN` "
                                 "exports one to RUN/model, or use --checkpoint bundled")

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import mne
 import numpy as np
 
+from .erp import ERP_WINDOWS
 from .sensors import as_numpy, make_info, signal_scale, to_epochs, to_evoked, topomap_sphere
 from .widgets import (conditioning_buttons, guidance_slider, interactive_figure, precomputed_grid, steps_slider,
                       subject_slider, time_slider)
@@ -32,10 +33,9 @@ __all__ = [
     "interactive_figure", "precomputed_grid",  # from widgets
 ]
 
-# Windows (s after image onset) of the classic visual evoked components: P1 near 100 ms,
-# N1 near 170 ms, P2 near 250 ms (Luck 2014, "An Introduction to the ERP Technique", ch. 3).
-# The MEG analogues (M100, M170) fall in the same windows.
-COMPONENTS: dict[str, tuple[float, float]] = {"P1": (0.08, 0.13), "N1": (0.13, 0.20), "P2": (0.20, 0.30)}
+# The P1/N1/P2 windows are defined once, in erp.py, so that figures mark exactly
+# the windows the metrics measure.
+COMPONENTS: dict[str, tuple[float, float]] = ERP_WINDOWS
 
 
 # --------------------------------------------------------------------------- arrays

@@ -1,0 +1,87 @@
+"""tiny_clip.py: the tokenizer, the contrastive loss, the held-out split, the bundled weights and a short training run."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from i2b_minimal import cli, clip, synthetic, tiny_clip
+
+
+def test_word_tokenizer_covers_the_world_and_round_trips(tmp_path):
+    tokenizer = tiny_clip.WordTokenizer.from_world()
+    for values in synthetic.ATTRIBUTES.values():
+        for value in values:
+            assert all(word in tokenizer.vocab for word in value.split())
+    text = synthetic.caption({"shape": "star", "colour": "teal", "size": "large", "position": "upper left",
+                              "texture": "wavy", "background": "gradient"})
+    ids, mask = tokenizer([text, "a purple unicorn"])
+    words = tiny_clip.WordTokenizer.words(text)
+    assert ids.shape == mask.shape == (2, tiny_clip.MAX_CAPTION_TOKENS)
+    assert ids[0, 0] == tokenizer.bos_id and ids[0, len(words) + 1] == tokenizer.eos_id
+    assert [tokenizer.vocab[w] for w in words] == ids[0, 1:len(words) + 1].tolist()
+    assert int(mask[0].sum()) == len(words) + 2 and (ids[0, len(words) + 2:] == tokenizer.pad_id).all()
+    assert ids[1, 3] == tokenizer.unk_id  # "unicorn" is not a word of this world
+    tokenizer.save(tmp_path)
+    assert tiny_clip.WordTokenizer.load(tmp_path).vocab == tokenizer.vocab
+
+
+def test_contrastive_loss_matches_a_numpy_reference():
+    rng = np.random.default_rng(0)
+    image, text = rng.normal(size=(6, 5)), rng.normal(size=(6, 5))
+    scale = 2.5
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    logits = np.exp(scale) * unit(image) @ unit(text).T
+
+    def cross_entropy(rows):  # the correct class of row i is column i
+        return np.mean(np.log(np.exp(rows).sum(axis=1)) - np.diag(rows))
+
+    expected = (cross_entropy(logits) + cross_entropy(logits.T)) / 2
+    got = tiny_clip.contrastive_loss(torch.tensor(image), torch.tensor(text), torch.tensor(scale))
+    assert got.item() == pytest.approx(expected, rel=1e-10)
+    # Orthogonal, perfectly paired embeddings at the maximal scale: the loss vanishes.
+    eye = torch.eye(4, dtype=torch.float64)
+    assert tiny_clip.contrastive_loss(eye, eye, torch.tensor(math.log(100.0))).item() < 1e-10
+
+
+def test_held_out_split_is_about_a_tenth_and_disjoint():
+    rng = np.random.default_rng(0)
+    sample = synthetic.sample_attributes(rng, 5000)
+    fraction = np.mean([tiny_clip.is_held_out(a) for a in sample])
+    assert 0.08 < fraction < 0.12
+    held_out = tiny_clip.sample_world(rng, 200, held_out=True)
+    trained = tiny_clip.sample_world(rng, 200, held_out=False)
+    assert all(map(tiny_clip.is_held_out, held_out)) and not any(map(tiny_clip.is_held_out, trained))
+    assert len({synthetic.caption(a) for a in held_out}) == 200  # distinct combinations
+
+
+def test_bundled_tiny_clip_loads_offline_and_reproduces_its_card():
+    card = json.loads((clip.TINY_CLIP_DIR / "metrics.json").read_text())
+    encoder = clip.ImageEncoder("tiny", progress=False)
+    assert (encoder.num_tokens, encoder.token_dim) == ((tiny_clip.IMAGE_SIZE // tiny_clip.PATCH_SIZE) ** 2 + 1, 128)
+    assert encoder.embed_dim == card["training"]["config"]["projection_dim"]
+    total_bytes = sum(f.stat().st_size for f in clip.TINY_CLIP_DIR.rglob("*") if f.is_file())
+    assert total_bytes < 8 * 2**20  # "a few MB"
+    stated = card["retrieval"]
+    measured = tiny_clip.retrieval(n_images=stated["n_images"], seed=stated["seed"])
+    for key in ("image_to_caption_top1", "image_to_caption_top5", "caption_to_image_top1", "caption_to_image_top5"):
+        assert measured[key] == pytest.approx(stated[key], abs=0.01), key
+        assert measured[key] > 10 * stated["chance_top5"]
+
+
+def test_short_training_run_beats_chance_by_far(tmp_path):
+    config = tiny_clip.TinyCLIPConfig(steps=60, batch_size=64, pool_size=1024, warmup_steps=10, learning_rate=2e-3,
+                                      hidden_size=64, vision_layers=2, text_layers=1, projection_dim=32)
+    summary = tiny_clip.train(tmp_path, config, progress=False)
+    assert summary["final_loss"] < math.log(config.batch_size) - 1
+    result = tiny_clip.retrieval(tmp_path, n_images=50, seed=5)
+    assert result["image_to_caption_top5"] > 4 * result["chance_top5"]
+    assert result["caption_to_image_top5"] > 4 * result["chance_top5"]
+
+
+def test_clip_commands_are_wired():
+    args = cli.build_parser().parse_args(["clip", "train", "--steps", "5", "--out", "somewhere"])
+    assert args.func is cli._cmd_clip_train and args.steps == 5 and str(args.out) == "somewhere"
+    assert cli.build_parser().parse_args(["clip", "eval"]).func is cli._cmd_clip_eval
