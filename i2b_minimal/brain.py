@@ -26,9 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import sensors
+from .data import EEG_CHANNELS  # the 17 THINGS-EEG2 electrodes, in the published order
 
-EEG_CHANNELS = ("Pz", "P3", "P7", "O1", "Oz", "O2", "P4", "P8", "P1",
-                "P5", "PO7", "PO3", "POz", "PO4", "PO8", "P6", "P2")
 EEG_REFERENCE = "Fz"  # a frontal reference keeps the posterior P1 positive, as in recordings
 EEG_TIMES = np.arange(100) / 100.0 - 0.2  # THINGS-EEG2: 100 Hz, -0.2 to 0.79 s
 MEG_TIMES = np.arange(281) / 200.0 - 0.1  # THINGS-MEG: 200 Hz, -0.1 to 1.3 s
@@ -94,9 +93,7 @@ def component_drive(features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nda
 
 def meg_channel_names() -> list[str]:
     """271 sensor names of the canonical CTF-275 helmet, standing in for THINGS-MEG's 271."""
-    import mne
-
-    names = mne.channels.read_meg_canonical_info("ctf275", verbose=False)["ch_names"]
+    names = sensors.ctf275_names()
     # The canonical file lists 274 working sensors; drop three spread-out ones to keep 271
     # (which ones THINGS-MEG lacks does not matter for a simulation).
     return [name for i, name in enumerate(names) if i not in (40, 140, 240)][:N_MEG_CHANNELS]
@@ -241,10 +238,13 @@ def _pink_noise(rng: np.random.Generator, shape: tuple, sfreq: float) -> np.ndar
     return np.fft.irfft(spectrum, n=n_times, axis=-1)
 
 
-def trial_noise(subject: Subject, rng: np.random.Generator, n_trials: int) -> np.ndarray:
-    """Spatially correlated, roughly 1/f trial noise (n_trials, C, T), in output units."""
+def trial_noise(subject: Subject, rng: np.random.Generator, n_trials: int, samples=slice(None)) -> np.ndarray:
+    """Spatially correlated, roughly 1/f trial noise (n_trials, C, T), in output units.
+
+    ``samples`` (an index or mask of time samples) returns only those, and saves the work on the others.
+    """
     sfreq = 1.0 / (subject.times[1] - subject.times[0])
-    sources = _pink_noise(rng, (n_trials, subject.noise_mixing.shape[1], len(subject.times)), sfreq)
+    sources = _pink_noise(rng, (n_trials, subject.noise_mixing.shape[1], len(subject.times)), sfreq)[..., samples]
     noise = np.einsum("cj,njt->nct", subject.noise_mixing, sources, optimize=True)
     noise += subject.sensor_noise * rng.standard_normal(noise.shape)
     return noise * subject.scale
@@ -265,3 +265,38 @@ def record(subject: Subject, responses: np.ndarray, rng: np.random.Generator, sh
         block = responses[shown[part]] + trial_noise(subject, rng, len(shown[part]))
         trials[part] = block - block[..., baseline].mean(axis=-1, keepdims=True)  # as real epochs are
     return trials
+
+
+# ----------------------------------------------------------------------------- THINGS-MEG preprocessing
+
+# THINGS-MEG's published epochs are z-scored per epoch and channel against the pre-stimulus
+# baseline (Hebart et al. 2023: ``mne.baseline.rescale(data, times, (None, 0), mode="zscore")``).
+MEG_BASELINE = (None, 0.0)
+
+
+def zscore(subject: Subject, trials: np.ndarray) -> np.ndarray:
+    """Z-score trials (n, C, T) in place, per trial and channel, against the baseline: (x - mean_b) / std_b."""
+    from mne.baseline import rescale
+
+    return rescale(trials, subject.times, MEG_BASELINE, mode="zscore", copy=False, verbose=False)
+
+
+def zscored_ground_truth(subject: Subject, responses: np.ndarray, n_trials: int = 512) -> np.ndarray:
+    """The noiseless counterpart of z-scored trials: their expected value given the image, (n, C, T) float32.
+
+    A z-scored trial is ``(r + e - mean_b(r + e)) / s``, with ``s`` the baseline standard
+    deviation of that trial and channel. The response ``r`` is zero before onset, so ``s``
+    comes from the noise ``e`` alone, and it is the same for ``e`` and ``-e``; the noise is
+    symmetric, so its term averages to zero and ``E[trial] = (r - mean_b(r)) * E[1/s]``.
+    The per-channel gain ``E[1/s]`` (not ``1/E[s]``: the mean of a ratio) is estimated from
+    ``n_trials`` noise-only trials (to about 0.7% per channel at 512) drawn with a generator fixed by the subject, so it does not
+    depend on which trials a dataset holds. Averaging infinitely many repetitions gives this.
+    """
+    rng = np.random.default_rng([3, subject.number, 2023])
+    baseline = subject.times <= MEG_BASELINE[1]
+    inverse_std = np.zeros(len(subject.ch_names))
+    for start in range(0, n_trials, 256):
+        noise = trial_noise(subject, rng, min(256, n_trials - start), samples=baseline)
+        inverse_std += (1.0 / noise.std(axis=-1)).sum(axis=0)
+    gain = (inverse_std / n_trials)[:, None].astype(np.float32)
+    return (responses - responses[..., baseline].mean(axis=-1, keepdims=True)) * gain

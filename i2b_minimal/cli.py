@@ -263,7 +263,7 @@ def _add_pipeline_commands(sub) -> None:
     quick = sub.add_parser("quickstart", help="the whole pipeline on the offline synthetic world, in minutes")
     quick.add_argument("--out", type=Path, default=Path("reports/quickstart"), help="report folder")
     quick.add_argument("--data-root", type=Path, default=None,
-                       help="synthetic EEG root, made if missing (default: data/synthetic-eeg-small)")
+                       help="synthetic EEG root, made if missing (default: runtime.data_dir()/synthetic-eeg-small)")
     quick.add_argument("--steps", type=int, default=None, help="training steps (default: sized for ~5 min on 2 cores)")
     quick.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     quick.set_defaults(func=_cmd_quickstart)

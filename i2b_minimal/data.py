@@ -152,6 +152,7 @@ def load_things_meg(root, subject: int = 1, split: str = "train", image_root=Non
     not_mag = [name for name, kind in zip(epochs.ch_names, epochs.get_channel_types(), strict=True) if kind != "mag"]
     if not_mag:
         raise ValueError(f"{fif}: expected only magnetometer ('mag') channels, found other types for {not_mag}")
+    _check_meg_channels(epochs.ch_names, fif)
 
     table = pd.DataFrame({"row": np.arange(len(attributes)), "trial_type": attributes["trial_type"].astype(str).str.strip(),
                           "image_path": attributes["image_path"].astype(str).str.strip()})
@@ -282,13 +283,20 @@ def _check_finite(signals: np.ndarray, path: Path) -> None:
 
 
 def _check_eeg_channels(ch_names: list[str], path: Path) -> None:
-    import mne
+    from .sensors import unknown_channels
 
-    builtin = mne.channels.get_builtin_montages()
-    montage = mne.channels.make_standard_montage("colin27_1020" if "colin27_1020" in builtin else "standard_1020")
-    unknown = [name for name in ch_names if name not in montage.ch_names]
+    unknown = unknown_channels(ch_names, "eeg")
     if unknown:
         raise ValueError(f"{path}: channels {unknown} are not in the 10-20 montage; expected names such as {list(EEG_CHANNELS)}")
+
+
+def _check_meg_channels(ch_names: list[str], path: Path) -> None:
+    from .sensors import unknown_channels
+
+    unknown = unknown_channels(ch_names, "mag")
+    if unknown:
+        raise ValueError(f"{path}: channels {unknown} are not sensors of the CTF-275 helmet; "
+                         f"expected THINGS-MEG names such as 'MLC11-4408'")
 
 
 def _sfreq(times: np.ndarray, path: Path) -> float:

@@ -66,6 +66,7 @@ class NoiseSchedule:
             self.betas = torch.tensor(
                 [min(1 - alpha_bar((i + 1) / num_train_timesteps) / alpha_bar(i / num_train_timesteps), 0.999)
                  for i in steps], dtype=torch.float32)
+        # Ho et al. 2020, Sec. 2 (before eq. 4): alpha_t = 1 - beta_t and alpha_bar_t = prod_{s<=t} alpha_s.
         self.alphas = 1.0 - self.betas
         self.alphas_cumprod = torch.cumprod(self.alphas, dim=0)
 
@@ -97,7 +98,7 @@ class NoiseSchedule:
     def predict_x0_and_noise(self, model_output: torch.Tensor, x_t: torch.Tensor, t) -> tuple[torch.Tensor, torch.Tensor]:
         """Turn the network's output (eps or v) into the implied clean signal x_0 and noise eps.
 
-        epsilon: invert eq. 4 of Ho et al. 2020. v: x_0 = sqrt(a) x_t - sqrt(1 - a) v,
+        epsilon: invert eq. 4 (Ho et al. 2020, eq. 15). v: x_0 = sqrt(a) x_t - sqrt(1 - a) v,
         eps = sqrt(a) v + sqrt(1 - a) x_t (Salimans & Ho 2022, Sec. 4), with a = alpha_bar_t.
         """
         a_bar = self.alpha_bar(t, x_t)
@@ -148,7 +149,8 @@ def training_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, cond: torch.
 def guided_model_output(model, x_t: torch.Tensor, t: int, cond: torch.Tensor | None, guidance_scale: float = 1.0):
     """The network's output at step t with classifier-free guidance (Ho & Salimans 2022, eq. 6).
 
-    out = out_uncond + s (out_cond - out_uncond). With s = 1 this is exactly the
+    out = out_uncond + s (out_cond - out_uncond), which is eq. 6's
+    (1 + w) out_cond - w out_uncond with w = s - 1. With s = 1 this is exactly the
     conditional output, so only the conditional pass runs; otherwise both passes
     run as one batch of 2B, which is about as fast as one on most hardware.
     """
@@ -169,7 +171,10 @@ def ddpm_posterior(schedule: NoiseSchedule, x0: torch.Tensor, x_t: torch.Tensor,
     variance = (1 - abar_{t-1}) / (1 - abar_t) beta_t  (the "beta tilde" choice of sigma_t^2, Sec. 3.2)
     """
     a_bar, a_bar_prev = schedule.alpha_bar(t, x_t), schedule.alpha_bar(t - 1, x_t)
-    beta, alpha = schedule.betas[t].to(x_t.device), schedule.alphas[t].to(x_t.device)
+    # alpha_t = abar_t / abar_{t-1}, taken from the same rounded abar values (as diffusers does): in float32,
+    # 1 - abar_0 keeps only ~3 digits, and the stored beta_0 over it would scale the last step's x_0 by ~1.0005.
+    alpha = a_bar / a_bar_prev
+    beta = 1 - alpha
     mean = a_bar_prev.sqrt() * beta / (1 - a_bar) * x0 + alpha.sqrt() * (1 - a_bar_prev) / (1 - a_bar) * x_t
     variance = (1 - a_bar_prev) / (1 - a_bar) * beta
     return mean, variance
@@ -214,8 +219,9 @@ def ddim_step(schedule: NoiseSchedule, model_output: torch.Tensor, t: int, prev_
 def ddim_timesteps(num_train_timesteps: int, num_inference_steps: int) -> list[int]:
     """The steps DDIM visits, from noisiest to cleanest, evenly spaced.
 
-    "Trailing" spacing (Lin et al. 2024, Table 2): the first step is T - 1, where
-    training put (almost) pure noise, e.g. 999, 979, ..., 19 for 50 steps.
+    "Trailing" spacing (Lin et al. 2024, Table 2; diffusers' ``timestep_spacing="trailing"``):
+    the first step is T - 1, where training put (almost) pure noise, e.g. 999, 979, ..., 19
+    for 50 steps. Each step jumps to the next one in this list (the last to -1, the clean signal).
     """
     if not 1 <= num_inference_steps <= num_train_timesteps:
         raise ValueError(f"num_inference_steps must lie in 1..{num_train_timesteps}, got {num_inference_steps}")

@@ -177,11 +177,11 @@ def evaluate(model="bundled", data_root=None, subject: int | None = None, sample
     began = time.perf_counter()
     path = model.path if isinstance(model, TrainedModel) else resolve_model(model)
     meta = model.meta if isinstance(model, TrainedModel) else _read_meta(path)
-    root = Path(data_root if data_root is not None else meta["config"]["data_root"])
+    root = Path(data_root) if data_root is not None else training_root(meta)
     subject = int(subject if subject is not None else meta["subject"])
     if not root.is_dir():
-        raise FileNotFoundError(f"dataset root {root} does not exist; make it with `i2b data synth` or "
-                                "`i2b data download`, or pass another --data-root")
+        fix = how_to_make(root, subject, meta["dataset"])
+        raise FileNotFoundError(f"dataset root {root} does not exist; {fix}, or pass another --data-root")
     test = data.load(detect_dataset(root) or meta["dataset"], root, subject=subject, split="test")
     if isinstance(model, TrainedModel):
         export.check_compatible(meta, export.describe(test, model.encoder, conditioning or meta["conditioning"]),
@@ -237,6 +237,26 @@ def evaluate(model="bundled", data_root=None, subject: int | None = None, sample
     return (result, signals) if return_signals else result
 
 
+def training_root(meta: dict) -> Path:
+    """Where the data a model was trained on lives now: its recorded root, else that folder's name in the data folder.
+
+    A model travels (the bundled one was trained on another machine), its data
+    does not; ``runtime.data_dir()`` is where ``i2b data synth`` puts it here.
+    """
+    recorded = Path(meta["config"]["data_root"]).expanduser()
+    return recorded if recorded.is_dir() else runtime.data_dir() / recorded.name
+
+
+def how_to_make(root: Path, subject: int, dataset: str = "things-eeg2") -> str:
+    """The command that makes the dataset ``root`` names: a synthetic world by its folder name, else a download."""
+    parts = root.name.split("-")
+    if len(parts) == 3 and parts[0] == "synthetic" and parts[1] in ("eeg", "meg"):
+        return (f"make it with `i2b data synth --modality {parts[1]} --preset {parts[2]} --subjects {subject} "
+                f"--out {root}`")
+    return (f"make it with `i2b data synth --out {root}` or fetch real data with "
+            f"`i2b data download {dataset} --subjects {subject} --out {root}`")
+
+
 def _read_meta(path: Path) -> dict:
     import json
 
@@ -278,7 +298,7 @@ def quickstart(out="reports/quickstart", data_root=None, steps: int | None = Non
     fast = runtime.fast_mode()
     preset = "tiny" if fast else "small"
     out = Path(out)
-    root = Path(data_root if data_root is not None else f"data/synthetic-eeg-{preset}")
+    root = Path(data_root) if data_root is not None else runtime.data_dir() / f"synthetic-eeg-{preset}"
     if not (root / "preprocessed_data" / "sub-01" / "preprocessed_eeg_test.npy").is_file():
         synthetic.make_dataset(root, modality="eeg", preset=preset, seed=0, subjects=[1], progress=progress)
     config = quickstart_config(root, out / "run")

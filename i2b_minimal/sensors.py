@@ -48,8 +48,22 @@ def _ctf275_channels() -> dict[str, dict]:
     return {_ctf_base(ch["ch_name"]): ch for ch in canonical["chs"]}
 
 
+def ctf275_names() -> list[str]:
+    """The canonical CTF-275 helmet's 274 working sensors, e.g. "MLC11-2908" (THINGS-MEG kept 271)."""
+    return [ch["ch_name"] for ch in _ctf275_channels().values()]
+
+
+def unknown_channels(ch_names: Sequence[str], ch_type: str) -> list[str]:
+    """The names MNE cannot place: not on the 10-20 montage ("eeg") or the CTF-275 helmet ("mag")."""
+    if ch_type == "eeg":
+        return [n for n in ch_names if n not in _eeg_montage().ch_names]
+    if ch_type == "mag":
+        return [n for n in ch_names if _ctf_base(n) not in _ctf275_channels()]
+    raise ValueError(f"ch_type must be 'eeg' or 'mag', got {ch_type!r}")
+
+
 def _infer_ch_type(ch_names: Sequence[str]) -> str:
-    return "mag" if all(_ctf_base(n) in _ctf275_channels() for n in ch_names) else "eeg"
+    return "mag" if not unknown_channels(ch_names, "mag") else "eeg"
 
 
 def make_info(ch_names: Sequence[str], sfreq: float = 100.0, ch_type: str | None = None) -> mne.Info:
@@ -61,16 +75,11 @@ def make_info(ch_names: Sequence[str], sfreq: float = 100.0, ch_type: str | None
     """
     ch_names = list(ch_names)
     ch_type = ch_type or _infer_ch_type(ch_names)
-    if ch_type == "eeg":
-        montage = _eeg_montage()
-        unknown = [n for n in ch_names if n not in montage.ch_names]
-        where = f"the EEG montage {montage.ch_names[:3]}... ({len(montage.ch_names)} 10-20 names)"
-    elif ch_type == "mag":
-        unknown = [n for n in ch_names if _ctf_base(n) not in _ctf275_channels()]
-        where = "the CTF-275 helmet (names like 'MLC11' or 'MLC11-4408')"
-    else:
-        raise ValueError(f"ch_type must be 'eeg' or 'mag', got {ch_type!r}")
+    unknown = unknown_channels(ch_names, ch_type)
     if unknown:
+        names = _eeg_montage().ch_names
+        where = (f"the EEG montage {names[:3]}... ({len(names)} 10-20 names)" if ch_type == "eeg"
+                 else "the CTF-275 helmet (names like 'MLC11' or 'MLC11-4408')")
         raise ValueError(f"Unknown channel names {unknown}: not in {where}. Check ch_type={ch_type!r}.")
     info = mne.create_info(ch_names, float(sfreq), ch_type)
     if ch_type == "eeg":

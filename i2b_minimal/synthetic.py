@@ -21,7 +21,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from . import brain, pictures, things_format
-from .runtime import atomic_write
+from .runtime import atomic_write, data_dir
 
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "shape": ("circle", "square", "triangle", "diamond", "star", "cross",
@@ -203,8 +203,9 @@ def _make_meg(root: Path, spec: dict, seed: int, subjects: list[int], progress: 
         responses = brain.evoked(subject, features)
         design = things_format.meg_design(rng, names, spec["sessions"], test_concepts, spec["catch"])
         trials = brain.record(subject, responses, rng, shown=design["image_key"].map(row_of).to_numpy())
-        things_format.write_meg(root, number, trials, info, float(subject.times[0]), design)
-        _write_ground_truth(root, number, responses[pictured])
+        things_format.write_meg(root, number, brain.zscore(subject, trials), info, float(subject.times[0]), design)
+        # Saved in the units of the data: what averaging infinitely many z-scored repetitions gives.
+        _write_ground_truth(root, number, brain.zscored_ground_truth(subject, responses[pictured]))
     _write_captions(root, [rows[i] for i in pictured])
 
 
@@ -212,16 +213,18 @@ def make_dataset(root=None, modality: str = "eeg", preset: str = "tiny", seed: i
                  progress: bool = True) -> Path:
     """Write the synthetic world in the THINGS-EEG2 or THINGS-MEG tree under ``root``; return ``root``.
 
-    ``root=None`` writes to ``data/synthetic-<modality>-<preset>``. ``subjects`` (default: all,
+    ``root=None`` writes to ``synthetic-<modality>-<preset>`` under :func:`runtime.data_dir`
+    (``$I2B_DATA_DIR``, else the repository's ``data/``, else ``./data``). ``subjects`` (default: all,
     10 for EEG and 4 for MEG) picks which subjects' files to write; the images are shared.
     The same seed gives byte-identical files. Besides the THINGS files it writes
     ``ground_truth/images.csv`` (one row per image: split, image_path, concept, caption,
     attributes) and ``ground_truth/sub-XX/responses.npy`` (the noiseless response to every
-    image, rows aligned with images.csv). The full MEG preset holds 27048 epochs of
-    271 x 281 per subject in memory as float64 (about 16.5 GB).
+    image, rows aligned with images.csv; for MEG in the units of the z-scored epochs, see
+    ``brain.zscored_ground_truth``). The full MEG preset holds 27048 epochs of 271 x 281 per
+    subject in memory as float64 (about 16.5 GB).
     """
     subjects = _check_request(modality, preset, subjects)
-    root = Path(root) if root is not None else Path("data") / f"synthetic-{modality}-{preset}"
+    root = Path(root) if root is not None else data_dir() / f"synthetic-{modality}-{preset}"
     root.mkdir(parents=True, exist_ok=True)
     maker = _make_eeg if modality == "eeg" else _make_meg
     maker(root, PRESETS[modality][preset], seed, subjects, progress)

@@ -256,8 +256,7 @@ def linear_probe(folder=TINY_CLIP_DIR, n_train: int = 3000, n_test: int = 1000, 
         features[split] = {"pooled": pooled.numpy(), "mean_tokens": tokens.mean(dim=1).numpy()}
     result = {"n_train": n_train, "n_test": n_test, "seed": seed}
     for attribute in synthetic.ATTRIBUTES:
-        y_train = [a[attribute] for a in train_world]
-        y_test = [a[attribute] for a in test_world]
+        y_train, y_test = [a[attribute] for a in train_world], [a[attribute] for a in test_world]
         row = {"chance": round(max(y_test.count(v) for v in set(y_test)) / n_test, 4)}
         for kind in ("pooled", "mean_tokens"):
             probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
@@ -276,77 +275,29 @@ def train_and_report(out_dir=TINY_CLIP_DIR, config: TinyCLIPConfig | None = None
     metrics = {"training": train(out_dir, config, progress), "retrieval": retrieval(out_dir),
                "retrieval_drawn_at_128px": retrieval(out_dir, draw_size=128), "linear_probe": linear_probe(out_dir)}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (out_dir / "MODEL_CARD.md").write_text(model_card(metrics, len(WordTokenizer.load(out_dir / "text").vocab)))
+    write_model_card(out_dir)
     return metrics
 
 
-def model_card(metrics: dict, vocab_size: int) -> str:
-    t, c = metrics["training"], metrics["training"]["config"]
-    rows = []
-    for name in ("retrieval", "retrieval_drawn_at_128px"):
-        r = metrics[name]
-        rows.append(f"| {r['draw_size']} px | {r['image_to_caption_top1']:.3f} | {r['image_to_caption_top5']:.3f} | "
-                    f"{r['caption_to_image_top1']:.3f} | {r['caption_to_image_top5']:.3f} | "
-                    f"{r['chance_top1']:.3f} / {r['chance_top5']:.3f} |")
+def write_model_card(folder=TINY_CLIP_DIR) -> Path:
+    """Write ``MODEL_CARD.md`` from the folder's ``metrics.json`` into the template ``assets/tiny_clip_card.md``."""
+    folder = Path(folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
     probe = metrics["linear_probe"]
-    probes = [f"| {a} | {len(synthetic.ATTRIBUTES[a])} | {probe[a]['pooled']:.3f} | {probe[a]['mean_tokens']:.3f} | "
-              f"{probe[a]['chance']:.3f} |" for a in synthetic.ATTRIBUTES]
-    r = metrics["retrieval"]
-    return f"""# Tiny CLIP
-
-A small CLIP (Radford et al. 2021) that i2b-minimal trains on its own offline world, so that
-the whole pipeline runs without the Hugging Face hub. `clip.ImageEncoder("tiny")` loads it.
-Every figure below was written by the run that produced these weights (`metrics.json`).
-
-## Model
-
-- **Vision tower** (this folder): `CLIPVisionModelWithProjection`, {IMAGE_SIZE} x {IMAGE_SIZE} px input,
-  {PATCH_SIZE} px patches, so {(IMAGE_SIZE // PATCH_SIZE) ** 2 + 1} tokens (class + patches) of width {c['hidden_size']};
-  {c['vision_layers']} layers; pooled embedding of {c['projection_dim']} dimensions. {t['vision_parameters']:,} parameters,
-  {t['vision_megabytes']} MB (float32 safetensors). Preprocessing: `preprocessor_config.json` (bicubic resize, centre crop,
-  OpenAI mean and std).
-- **Text tower** (`text/`): `CLIPTextModelWithProjection`, {c['text_layers']} layers, {t['text_parameters']:,} parameters, with a
-  whole-word vocabulary of {vocab_size} tokens (`text/vocab.json`, `tiny_clip.WordTokenizer`). Used for retrieval only.
-
-## Data
-
-{c['pool_size']:,} distinct attribute combinations of the synthetic world (`synthetic.sample_attributes`), drawn at
-{IMAGE_SIZE} px by `synthetic.draw_image` and captioned by `synthetic.caption`, for example
-"a small red striped circle on the left, on a dark background". One combination in {HELD_OUT_EVERY}
-(`crc32(caption) % {HELD_OUT_EVERY} == 0`) is never trained on; all figures below are measured on fresh drawings of
-those unseen combinations.
-
-## Training
-
-Symmetric InfoNCE loss with a learned temperature (Radford et al. 2021, Fig. 3; initial temperature 0.07, logit
-scale clipped at 100). AdamW (learning rate {c['learning_rate']}, betas 0.9/0.98, weight decay {c['weight_decay']} on
-matrices), {c['warmup_steps']} warm-up steps then cosine decay, {c['steps']} steps of batch {c['batch_size']}, seed {c['seed']}.
-Wall time {t['train_seconds']:.0f} s on {t['torch_threads']} CPU threads of a machine shared with other jobs
-(1-minute load average {t['load_average']} at the end), drawing included. Final loss {t['final_loss']}
-(chance: ln {c['batch_size']} = {math.log(c['batch_size']):.2f}); learned temperature {t['temperature']}.
-
-## Retrieval among {r['n_images']} unseen combinations
-
-Top-k accuracy of finding an image's caption among all {r['n_images']} captions, and a caption's image among all
-{r['n_images']} images (seed {r['seed']}). Images drawn at 128 px are downsampled by the preprocessing, as the
-dataset images are.
-
-| images | image→caption top-1 | top-5 | caption→image top-1 | top-5 | chance top-1 / top-5 |
-|---|---|---|---|---|---|
-{chr(10).join(rows)}
-
-## Linear probes: the features carry what the simulated brain responds to
-
-Logistic regression (standardised features) trained on {probe['n_train']} images of training combinations,
-accuracy on {probe['n_test']} images of unseen combinations (seed {probe['seed']}). Chance: the most frequent
-value in the test set.
-
-| attribute | values | pooled embedding | mean token | chance |
-|---|---|---|---|---|
-{chr(10).join(probes)}
-
-## Reproduce
-
-- Everything above (weights, `metrics.json`, this card): `i2b clip train` (options: `--out`, `--steps`, `--seed`).
-- The figures for these weights: `i2b clip eval` (prints `metrics.json`'s retrieval and probe sections).
-"""
+    retrieval_rows = [f"| {r['draw_size']} px | {r['image_to_caption_top1']:.3f} | {r['image_to_caption_top5']:.3f} | "
+                      f"{r['caption_to_image_top1']:.3f} | {r['caption_to_image_top5']:.3f} | "
+                      f"{r['chance_top1']:.3f} / {r['chance_top5']:.3f} |"
+                      for r in (metrics["retrieval"], metrics["retrieval_drawn_at_128px"])]
+    probe_rows = [f"| {a} | {len(values)} | {probe[a]['pooled']:.3f} | {probe[a]['mean_tokens']:.3f} | "
+                  f"{probe[a]['chance']:.3f} |" for a, values in synthetic.ATTRIBUTES.items()]
+    weak = [f"{a} ({probe[a]['pooled']:.3f} against {probe[a]['chance']:.3f})" for a in synthetic.ATTRIBUTES
+            if probe[a]["pooled"] < 2 * probe[a]["chance"]]
+    template = (Path(__file__).parent / "assets" / "tiny_clip_card.md").read_text()
+    card = template.format(
+        t=metrics["training"], c=metrics["training"]["config"], r=metrics["retrieval"], p=probe,
+        vocab_size=len(WordTokenizer.load(folder / "text").vocab),
+        image_size=IMAGE_SIZE, patch_size=PATCH_SIZE, n_tokens=(IMAGE_SIZE // PATCH_SIZE) ** 2 + 1,
+        held_out_every=HELD_OUT_EVERY, chance_loss=math.log(metrics["training"]["config"]["batch_size"]),
+        retrieval_rows="\n".join(retrieval_rows), probe_rows="\n".join(probe_rows), weak=", ".join(weak) or "none")
+    (folder / "MODEL_CARD.md").write_text(card)
+    return folder / "MODEL_CARD.md"

@@ -22,11 +22,11 @@ dimension:
   to the time embedding, so every residual block sees it;
 * ``"none"``: no image (``cond`` is ignored), the lower bound of the ablation.
 
-In ``concat`` and ``add`` a token sequence (B, L, D) is mean-pooled to (B, D).
-``cond=None`` means "no image": a learned null embedding takes its place. It is
-the unconditional model of classifier-free guidance (Ho & Salimans 2022), and
-:meth:`UNet1D.null_condition` gives exactly the same null in the shape of a
-real condition, for condition dropout and for batched guidance.
+``concat`` and ``add`` mean-pool a token sequence (B, L, D) to (B, D).
+``cond=None`` means "no image": a learned null embedding takes its place, the
+unconditional model of classifier-free guidance (Ho & Salimans 2022);
+:meth:`UNet1D.null_condition` gives the same null in the shape of a real
+condition, for condition dropout and for batched guidance.
 
 Any length works. The time axis is halved ``len(channel_mults) - 1`` times, so
 the input is zero-padded at the end to a multiple of 2**(levels - 1)
@@ -117,9 +117,10 @@ class ResBlock(nn.Module):
 class Stage(nn.Module):
     """One U-Net level: residual blocks, then (at low resolution) self- and cross-attention."""
 
-    def __init__(self, in_channels, out_channels, n_blocks, time_dim, context_width, cfg: UNet1DConfig,
+    def __init__(self, name: str, in_channels, out_channels, n_blocks, time_dim, context_width, cfg: UNet1DConfig,
                  with_attention: bool):
         super().__init__()
+        self.name = name  # the key of its cross-attention weights in ``return_attention``'s dict
         self.blocks = nn.ModuleList(
             ResBlock(in_channels if i == 0 else out_channels, out_channels, time_dim, cfg.groups, cfg.dropout)
             for i in range(n_blocks)
@@ -129,7 +130,7 @@ class Stage(nn.Module):
         self.self_attention = SelfAttention(out_channels, cfg.num_heads, cfg.groups) if use_self else None
         self.cross_attention = CrossAttention(out_channels, context_width, cfg.num_heads, cfg.groups) if use_cross else None
 
-    def forward(self, h, temb, context, attention_maps: list | None):
+    def forward(self, h, temb, context, attention_maps: dict | None):
         for block in self.blocks:
             h = block(h, temb)
         if self.self_attention is not None:
@@ -137,8 +138,19 @@ class Stage(nn.Module):
         if self.cross_attention is not None:
             h, weights = self.cross_attention(h, context)
             if attention_maps is not None:
-                attention_maps.append(weights)
+                attention_maps[self.name] = weights
         return h
+
+
+class Upsample(nn.Module):
+    """Double the time resolution: nearest-neighbour repeat, then a 3-tap convolution to smooth it."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, kernel_size=3, padding=1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(h, scale_factor=2, mode="nearest"))
 
 
 class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=["eeg", "meg", "diffusion"]):
@@ -151,20 +163,10 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
     T_level is the padded length divided by 2**level.
     """
 
-    def __init__(
-        self,
-        n_channels: int,
-        cond_dim: int | None = None,
-        conditioning: str = "cross_attention",
-        base_channels: int = 64,
-        channel_mults: tuple[int, ...] = (1, 2, 2),
-        layers_per_level: int = 2,
-        attention_levels: tuple[int, ...] | None = None,
-        self_attention: bool = True,
-        num_heads: int = 4,
-        groups: int = 8,
-        dropout: float = 0.0,
-    ):
+    def __init__(self, n_channels: int, cond_dim: int | None = None, conditioning: str = "cross_attention",
+                 base_channels: int = 64, channel_mults: tuple[int, ...] = (1, 2, 2), layers_per_level: int = 2,
+                 attention_levels: tuple[int, ...] | None = None, self_attention: bool = True, num_heads: int = 4,
+                 groups: int = 8, dropout: float = 0.0):
         super().__init__()
         cfg = UNet1DConfig(n_channels, cond_dim, conditioning, base_channels, channel_mults, layers_per_level,
                            attention_levels, self_attention, num_heads, groups, dropout)
@@ -191,26 +193,25 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
         levels = range(len(widths))
         attend = set(cfg.attention_levels)
         self.down = nn.ModuleList(
-            Stage(widths[max(i - 1, 0)], widths[i], layers_per_level, time_dim, context_width, cfg, i in attend) for i in levels
+            Stage(f"down{i}", widths[max(i - 1, 0)], widths[i], layers_per_level, time_dim, context_width, cfg,
+                  i in attend) for i in levels
         )
         self.downsample = nn.ModuleList(
             nn.Conv1d(w, w, kernel_size=3, stride=2, padding=1) if i < len(widths) - 1 else nn.Identity()
             for i, w in enumerate(widths)
         )
-        self.mid = Stage(widths[-1], widths[-1], 2, time_dim, context_width, cfg, with_attention=True)
+        self.mid = Stage("mid", widths[-1], widths[-1], 2, time_dim, context_width, cfg, with_attention=True)
         # Decoder, deepest level first: upsample (except at the bottom), concatenate the skip, residual blocks.
         self.upsample = nn.ModuleList(
             Upsample(widths[i + 1]) if i < len(widths) - 1 else nn.Identity() for i in reversed(levels)
         )
         self.up = nn.ModuleList(
-            Stage(widths[min(i + 1, len(widths) - 1)] + widths[i], widths[i], layers_per_level, time_dim, context_width,
-                  cfg, i in attend)
+            Stage(f"up{i}", widths[min(i + 1, len(widths) - 1)] + widths[i], widths[i], layers_per_level, time_dim,
+                  context_width, cfg, i in attend)
             for i in reversed(levels)
         )
         self.output = nn.Sequential(nn.GroupNorm(groups, widths[0]), nn.SiLU(),
                                     nn.Conv1d(widths[0], n_channels, kernel_size=3, padding=1))
-
-    # -- the condition -------------------------------------------------------------------------------
 
     def null_condition(self, like: torch.Tensor) -> torch.Tensor:
         """The null condition in the shape of ``like`` ((B, D) or (B, L, D)): what ``cond=None`` means.
@@ -236,8 +237,6 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
                              f"{cfg.cond_dim}), got {tuple(cond.shape)}; cond_dim={cfg.cond_dim} must match the "
                              "image encoder's width")
 
-    # -- the forward pass ----------------------------------------------------------------------------
-
     def forward(self, x: torch.Tensor, t: torch.Tensor | int, cond: torch.Tensor | None = None,
                 return_attention: bool = False):
         t = torch.as_tensor(t, device=x.device)
@@ -249,7 +248,7 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
         multiple = 2 ** (len(self.config.channel_mults) - 1)
         x = F.pad(x, (0, -length % multiple))
 
-        temb = self.time_mlp(timestep_embedding(t, self.config.base_channels))
+        temb = self.time_mlp(timestep_embedding(t, self.config.base_channels).to(x.dtype))
         context = None
         if mode != "none":
             if cond is None:
@@ -264,7 +263,7 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
                     x = torch.cat([x, pooled[:, :, None].expand(-1, -1, x.shape[-1])], dim=1)
         temb = F.silu(temb)  # every ResBlock reads the embedding through SiLU -> Linear
 
-        maps = [] if return_attention else None
+        maps = {} if return_attention else None
         h = self.input_conv(x)
         skips = []
         for stage, downsample in zip(self.down, self.downsample):
@@ -276,44 +275,23 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
             h = upsample(h)
             h = stage(torch.cat([h, skips.pop()], dim=1), temb, context, maps)
         out = self.output(h)[..., :length]
-        if return_attention:
-            return out, dict(zip(self._attention_names(), maps))
-        return out
-
-    def _attention_names(self) -> list[str]:
-        n = len(self.config.channel_mults)
-        names = [f"down{i}" for i in range(n)] + ["mid"] + [f"up{i}" for i in reversed(range(n))]
-        stages = [*self.down, self.mid, *self.up]
-        return [name for name, stage in zip(names, stages) if stage.cross_attention is not None]
-
-    # -- bookkeeping ----------------------------------------------------------------------------------
+        return (out, maps) if return_attention else out
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def summary(self) -> str:
         """One line per part: where the parameters are."""
-        condition = [self.cond_norm, self.cond_proj] if self.config.conditioning != "none" else []
-        parts = {"time embedding": [self.time_mlp], "condition": condition, "encoder": [self.input_conv, *self.down, *self.downsample],
-                 "bottleneck": [self.mid], "decoder": [*self.upsample, *self.up], "output": [self.output]}
-        null = self.null_cond.numel() if self.config.conditioning != "none" else 0
+        parts = {"time embedding": ("time_mlp.",), "condition": ("null_cond", "cond_norm.", "cond_proj."),
+                 "encoder": ("input_conv.", "down.", "downsample."), "bottleneck": ("mid.",),
+                 "decoder": ("upsample.", "up."), "output": ("output.",)}
         lines = [f"UNet1D({', '.join(f'{k}={v}' for k, v in asdict(self.config).items())})"]
-        for name, modules in parts.items():
-            count = sum(p.numel() for m in modules for p in m.parameters()) + (null if name == "condition" else 0)
-            lines.append(f"  {name:<15}{count:>12,}")
+        for part, prefixes in parts.items():
+            count = sum(p.numel() for name, p in self.named_parameters() if name.startswith(prefixes))
+            lines.append(f"  {part:<15}{count:>12,}")
         lines.append(f"  {'total':<15}{self.num_parameters():>12,}")
         return "\n".join(lines)
 
     def extra_repr(self) -> str:
         return f"conditioning={self.config.conditioning!r}, parameters={self.num_parameters():,}"
 
-
-class Upsample(nn.Module):
-    """Double the time resolution: nearest-neighbour repeat, then a 3-tap convolution to smooth it."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.conv = nn.Conv1d(channels, channels, kernel_size=3, padding=1)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(h, scale_factor=2, mode="nearest"))

@@ -11,6 +11,10 @@ otherwise serve outputs computed with older library code).
 The tests then read the HTML: every notebook and theory page has a page, every
 notebook page shows a figure, no page shows a traceback or an error, and every
 internal link and image points at something that exists.
+
+``I2B_BOOK_HTML=<folder>`` checks an HTML folder built earlier instead of
+building (for example ``book/_build/html``, or a copy broken on purpose to see
+that these checks fail).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 BUILD_TIMEOUT_S = 3600  # a hang guard only; the fast build takes minutes
+ANSI_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
 ERROR_WORDS = re.compile(r"\b\w*(Error|Exception)\b|Traceback")
 VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -114,9 +119,22 @@ def toc_files() -> list[str]:
     return _toc_files(yaml.safe_load((BOOK / "_toc.yml").read_text()))
 
 
+def _missing_sources(toc_files: list[str]) -> list[str]:
+    """The _toc.yml entries with no source file (.md or .ipynb) under book/."""
+    return [f for f in toc_files if not any((BOOK / f).with_suffix(suffix).is_file() for suffix in (".md", ".ipynb"))]
+
+
 @pytest.fixture(scope="module")
-def html(tmp_path_factory) -> Path:
+def html(tmp_path_factory, toc_files) -> Path:
     """Build the fast edition once; return the HTML folder."""
+    if os.environ.get("I2B_BOOK_HTML"):
+        return Path(os.environ["I2B_BOOK_HTML"]).resolve()
+    missing = _missing_sources(toc_files)
+    if missing:
+        pytest.fail(f"book/_toc.yml lists {len(missing)} page(s) whose source does not exist, so the book cannot "
+                    "be built: " + ", ".join(missing) + ". Write them (notebooks/NN_name.ipynb, reached through the "
+                    "book/notebooks symlink; theory pages as book/theory/name.md) or take them out of the toc.",
+                    pytrace=False)
     out = tmp_path_factory.mktemp("book")
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book) if jupyter_book.exists() else shutil.which("jupyter-book"),
@@ -125,12 +143,15 @@ def html(tmp_path_factory) -> Path:
     start = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
     seconds = time.perf_counter() - start
-    log = result.stdout + result.stderr
+    log = ANSI_COLOURS.sub("", result.stdout + result.stderr)
     (out / "build.log").write_text(log)
     if result.returncode != 0:
-        problems = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line or "Error" in line]
+        # Sphinx's own warnings and errors; the kernels' "running over TCP" notices are noise.
+        problems = [line for line in log.splitlines()
+                    if ("WARNING" in line or "ERROR" in line or "Error" in line) and not line.startswith("[IPKernelApp]")]
         pytest.fail(f"`{' '.join(command)}` failed (exit {result.returncode}) after {seconds:.0f} s. "
-                    f"Warnings and errors:\n" + "\n".join(problems[-60:]) + f"\nFull log: {out / 'build.log'}")
+                    f"Warnings and errors:\n" + "\n".join(problems[-60:]) + f"\nFull log: {out / 'build.log'}",
+                    pytrace=False)
     print(f"\nthe fast book built in {seconds:.0f} s")
     return (out / "_build" / "html").resolve()
 
@@ -139,6 +160,12 @@ def html(tmp_path_factory) -> Path:
 def pages(html) -> dict[Path, Page]:
     # _static holds the theme's Jinja templates (.html files that are not pages).
     return {path: Page(path) for path in sorted(html.rglob("*.html")) if "_static" not in path.relative_to(html).parts}
+
+
+def test_the_notebooks_are_included_not_copied():
+    link = BOOK / "notebooks"
+    assert link.is_symlink() and link.resolve() == (ROOT / "notebooks").resolve(), \
+        "book/notebooks must be the symlink ../notebooks, so the book renders the notebooks themselves"
 
 
 def test_the_toc_lists_every_notebook_and_theory_page(toc_files):
@@ -157,10 +184,14 @@ def test_every_toc_entry_has_a_page(html, toc_files):
 def test_every_notebook_page_shows_a_figure(html, pages, toc_files):
     notebooks = [html / Path(f).with_suffix(".html") for f in toc_files if f.startswith("notebooks/")]
     assert notebooks, "the book lists no notebooks"
+    without = []
     for path in notebooks:
-        figures = [src for src in pages[path].output_images
+        page = pages.get(path)
+        figures = [src for src in (page.output_images if page else [])
                    if src.startswith("data:image/") or (path.parent / unquote(urlsplit(src).path)).is_file()]
-        assert figures, f"{path.relative_to(html)} shows no rendered figure in any cell output"
+        if not figures:
+            without.append(str(path.relative_to(html)) + ("" if page else " (no page at all)"))
+    assert not without, "no rendered figure in any cell output of: " + ", ".join(without)
 
 
 def test_the_landing_page_shows_a_figure_and_the_edition(html, pages):

@@ -84,7 +84,7 @@ def test_brain_data_helpers(eeg_root):
     assert train.subset(np.array([True, False, False, True])).n_images == 2
 
 
-def _write_meg(root, subject=1, ch_types=None, nan_rows=()):
+def _write_meg(root, subject=1, ch_types=None, nan_rows=(), names=("MLC11-1609", "MLO11-1609", "MRO12-1609", "MZO01-1609")):
     """A THINGS-MEG tree: flat test paths as in the real CSV, images in the THINGS database layout."""
     rows = []
     for concept in ("zebra", "aardvark", "yak"):  # yak is also a test concept: its training images must go
@@ -103,8 +103,7 @@ def _write_meg(root, subject=1, ch_types=None, nan_rows=()):
         image = root / "images_meg" / concept / name
         image.parent.mkdir(parents=True, exist_ok=True)
         image.write_bytes(b"jpg")
-    names = ["MLC11-1609", "MLO11-1609", "MRO12-1609", "MZO01-1609"]
-    info = mne.create_info(names, sfreq=200.0, ch_types=ch_types or "mag")
+    info = mne.create_info(list(names), sfreq=200.0, ch_types=ch_types or "mag")
     values = np.arange(len(table), dtype=np.float64)[:, None, None] + np.zeros((1, len(names), 29))
     values[list(nan_rows), 0, 0] = np.nan
     epochs = mne.EpochsArray(values, info, tmin=-0.1, verbose=False)
@@ -297,6 +296,12 @@ def test_eeg_missing_image_folder(eeg_root):
 def test_meg_non_magnetometer_channels_are_listed(tmp_path):
     _write_meg(tmp_path, ch_types=["mag", "eeg", "mag", "grad"])
     with pytest.raises(ValueError, match=r"magnetometer.*\['MLO11-1609', 'MZO01-1609'\]"):
+        data.load_things_meg(tmp_path, progress=False)
+
+
+def test_meg_unknown_channels_are_listed(tmp_path):
+    _write_meg(tmp_path, names=["MLC11-1609", "EEG001", "MRO12-1609", "XYZ99"])
+    with pytest.raises(ValueError, match=r"preprocessed_P1-epo.fif: channels \['EEG001', 'XYZ99'\] are not sensors of the CTF-275"):
         data.load_things_meg(tmp_path, progress=False)
 
 

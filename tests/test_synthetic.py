@@ -139,8 +139,8 @@ def _check_eeg_tree(root, preset, subjects):
 
 def test_tiny_eeg_has_the_things_eeg2_layout(tiny_eeg_root):
     _check_eeg_tree(tiny_eeg_root, "tiny", range(1, 11))
-    image = Image.open(next((tiny_eeg_root / "image_set" / "test_images").rglob("*s.jpg")))
-    assert image.format == "JPEG" and image.mode == "RGB"
+    with Image.open(next((tiny_eeg_root / "image_set" / "test_images").rglob("*s.jpg"))) as image:
+        assert image.format == "JPEG" and image.mode == "RGB"
 
 
 def test_small_eeg_has_the_real_layout_at_its_size(tmp_path):
@@ -180,7 +180,10 @@ def test_tiny_meg_has_the_things_meg_layout(tiny_meg_root):
     assert len(epochs.ch_names) == 271 and set(epochs.get_channel_types()) == {"mag"}
     assert epochs.info["sfreq"] == 200 and len(epochs.times) == 281
     np.testing.assert_allclose(epochs.times[[0, -1]], [-0.1, 1.3], atol=1e-9)
-    assert 1e-15 < epochs.get_data().std() < 1e-11  # tesla, as MNE stores MEG
+    # Z-scored per epoch and channel against the baseline, as the published THINGS-MEG epochs are.
+    baseline = epochs.get_data()[..., epochs.times <= 0]
+    np.testing.assert_allclose(baseline.mean(axis=-1), 0, atol=1e-6)  # the .fif stores float32
+    np.testing.assert_allclose(baseline.std(axis=-1), 1, rtol=1e-5)
 
     table = pd.read_csv(tiny_meg_root / "sourcedata" / "sample_attributes_P2.csv")
     assert len(table) == len(epochs)
@@ -198,7 +201,22 @@ def test_tiny_meg_has_the_things_meg_layout(tiny_meg_root):
     assert test_concepts <= exp_concepts  # as in THINGS-MEG: the loader must remove them from training
 
 
-def test_meg_ground_truth_is_in_tesla_and_aligned(tiny_meg_root):
+def test_meg_ground_truth_is_the_expected_zscored_trial():
+    from i2b_minimal import pictures
+
+    subject = brain.make_subject("meg", 2)
+    responses = brain.evoked(subject, pictures.image_features(synthetic.sample_attributes(np.random.default_rng(4), 2)))
+    truth = brain.zscored_ground_truth(subject, responses)
+    n = 150  # repetitions of each image
+    trials = brain.zscore(subject, brain.record(subject, responses, np.random.default_rng(9), shown=np.repeat([0, 1], n)))
+    mean = trials.reshape(2, n, *responses.shape[1:]).mean(axis=1)
+    post = subject.times > 0
+    slope = np.sum(mean[..., post] * truth[..., post]) / np.sum(truth[..., post] ** 2)
+    assert 0.95 < slope < 1.05  # the average of many z-scored repetitions converges to the truth...
+    assert np.corrcoef(mean[..., post].ravel(), truth[..., post].ravel())[0, 1] > 0.95
+
+
+def test_meg_ground_truth_is_aligned_with_the_trials(tiny_meg_root):
     import mne
 
     table = synthetic.load_captions(tiny_meg_root)
@@ -207,11 +225,13 @@ def test_meg_ground_truth_is_in_tesla_and_aligned(tiny_meg_root):
     assert responses.shape == (len(table), 271, 281) and responses.dtype == np.float32
     epochs = mne.read_epochs(tiny_meg_root / "derivatives" / "preprocessed" / "preprocessed_P1-epo.fif", verbose=False)
     trials = pd.read_csv(tiny_meg_root / "sourcedata" / "sample_attributes_P1.csv")
-    is_test = (trials.trial_type == "test").to_numpy()
-    truth = synthetic.load_ground_truth(tiny_meg_root, 1, [tiny_meg_root / p for p in trials.image_path[is_test]])
-    data = epochs.get_data()[is_test]
+    pictured = (trials.trial_type != "catch").to_numpy()
+    truth = synthetic.load_ground_truth(tiny_meg_root, 1, [tiny_meg_root / p for p in trials.image_path[pictured]])
+    data = epochs.get_data()[pictured]
     post = epochs.times > 0
     assert np.corrcoef(truth[..., post].ravel(), data[..., post].ravel())[0, 1] > 0.15
+    slope = np.sum(data[..., post] * truth[..., post]) / np.sum(truth[..., post].astype(float) ** 2)
+    assert 0.8 < slope < 1.2  # the saved truth is in the units of the z-scored trials
 
 
 # ----------------------------------------------------------------------------- seeds, subjects, errors
@@ -239,9 +259,17 @@ def test_one_subject_alone_is_the_same_as_within_all(tmp_path, tiny_eeg_root):
 def test_cli_writes_the_default_folder(tmp_path, monkeypatch):
     from i2b_minimal import cli
 
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("I2B_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # outside a checkout: ./data
     assert cli.main(["data", "synth", "--modality", "eeg", "--subjects", "2"]) == 0
     assert (tmp_path / "data" / "synthetic-eeg-tiny" / "preprocessed_data" / "sub-02" / "preprocessed_eeg_test.npy").is_file()
+
+
+def test_default_root_follows_the_data_dir_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("I2B_DATA_DIR", str(tmp_path / "elsewhere"))
+    root = synthetic.make_dataset(modality="eeg", subjects=[1], progress=False)
+    assert root == tmp_path / "elsewhere" / "synthetic-eeg-tiny"
+    assert (root / "preprocessed_data" / "sub-01" / "preprocessed_eeg_training.npy").is_file()
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -71,6 +71,17 @@ def test_bundled_tiny_clip_loads_offline_and_reproduces_its_card():
         assert measured[key] > 10 * stated["chance_top5"]
 
 
+def test_bundled_model_card_is_written_from_its_metrics(tmp_path):
+    (tmp_path / "text").mkdir()
+    for name in ("metrics.json", "text/vocab.json"):
+        (tmp_path / name).write_bytes((clip.TINY_CLIP_DIR / name).read_bytes())
+    card = tiny_clip.write_model_card(tmp_path).read_text()
+    assert card == (clip.TINY_CLIP_DIR / "MODEL_CARD.md").read_text()
+    metrics = json.loads((clip.TINY_CLIP_DIR / "metrics.json").read_text())
+    assert f"| {metrics['retrieval']['draw_size']} px | {metrics['retrieval']['image_to_caption_top1']:.3f} |" in card
+    assert f"| colour | 12 | {metrics['linear_probe']['colour']['pooled']:.3f} |" in card
+
+
 def test_short_training_run_beats_chance_by_far(tmp_path):
     config = tiny_clip.TinyCLIPConfig(steps=60, batch_size=64, pool_size=1024, warmup_steps=10, learning_rate=2e-3,
                                       hidden_size=64, vision_layers=2, text_layers=1, projection_dim=32)

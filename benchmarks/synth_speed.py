@@ -1,0 +1,159 @@
+"""How long does the synthetic world take to write, and how much disk does it use? Prints tables.
+
+1. Time and disk of each preset (``tiny``, ``small``) for EEG and MEG, for every
+   subject, as ``i2b data synth --modality M --preset P`` writes it. Each preset is
+   written twice, with subject 1 alone and with subjects 1 and 2: the difference
+   is the cost of one more subject, the rest is the cost of the shared images.
+   The ``full`` preset is not run (THINGS-MEG's 27048 epochs of 271 x 281 alone
+   take 16.5 GB of memory per subject): its row is an **estimate**, the ``small``
+   preset's measured cost per image and per epoch times the number of images and
+   epochs of ``full``. ``--measure-full-eeg`` also writes one full EEG subject
+   (about 1.1 GB of disk) and measures it.
+2. The noise ceiling of subject 1's test split: the split-half estimate from the
+   data alone (``metrics.noise_ceiling_summary``) and the true one, from the
+   saved noiseless responses (``metrics.true_noise_ceiling``), both averaged over
+   channels and the samples after image onset.
+
+Run: ``python benchmarks/synth_speed.py`` (timings depend on the machine's load:
+the load average is printed with them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from i2b_minimal import data, metrics, synthetic
+
+
+def folder_bytes(root: Path, parts=None) -> int:
+    """Bytes of the files under ``root`` (only those whose relative path starts with one of ``parts``)."""
+    files = (p for p in root.rglob("*") if p.is_file())
+    if parts is not None:
+        files = (p for p in files if p.relative_to(root).as_posix().startswith(tuple(parts)))
+    return sum(p.stat().st_size for p in files)
+
+
+def subject_files(modality: str, subject: int) -> tuple[str, ...]:
+    """Relative path prefixes of one subject's files (data and ground truth)."""
+    if modality == "eeg":
+        return (f"preprocessed_data/sub-{subject:02d}/", f"ground_truth/sub-{subject:02d}/")
+    return (f"derivatives/preprocessed/preprocessed_P{subject}-epo", f"sourcedata/sample_attributes_P{subject}.csv",
+            f"ground_truth/sub-{subject:02d}/")
+
+
+def counts(modality: str, preset: str) -> tuple[int, int]:
+    """(images drawn, epochs per subject) of a preset."""
+    spec = synthetic.PRESETS[modality][preset]
+    if modality == "eeg":
+        images = spec["train_concepts"] * spec["images_per_concept"] + spec["test_concepts"]
+        return images, spec["train_concepts"] * spec["images_per_concept"] * spec["train_reps"] + \
+            spec["test_concepts"] * spec["test_reps"]
+    images = spec["concepts"] * spec["sessions"] + spec["test_concepts"] + spec["catch"]
+    return images, spec["sessions"] * (spec["concepts"] + spec["test_concepts"] + spec["catch"])
+
+
+def timed_write(root: Path, modality: str, preset: str, subjects) -> float:
+    start = time.perf_counter()
+    synthetic.make_dataset(root, modality=modality, preset=preset, subjects=subjects, progress=False)
+    return time.perf_counter() - start
+
+
+def measure(scratch: Path, modality: str, preset: str, n_subjects: int | None = None) -> dict:
+    """Shared (image) and per-subject time and bytes of one preset, and the total for all its subjects."""
+    one = timed_write(scratch / f"{modality}-{preset}-1", modality, preset, [1])
+    if n_subjects == 1:  # only one subject measured: no split between images and subjects
+        per_subject_s, shared_s = None, None
+    else:
+        two = timed_write(scratch / f"{modality}-{preset}-2", modality, preset, [1, 2])
+        per_subject_s, shared_s = max(two - one, 0.0), max(2 * one - two, 0.0)
+    root = scratch / f"{modality}-{preset}-1"
+    subject_bytes = folder_bytes(root, subject_files(modality, 1))
+    shared_bytes = folder_bytes(root) - subject_bytes
+    images, epochs = counts(modality, preset)
+    n = synthetic.N_SUBJECTS[modality]
+    return dict(modality=modality, preset=preset, images=images, epochs=epochs, one_subject_s=one,
+                shared_s=shared_s, per_subject_s=per_subject_s, shared_bytes=shared_bytes,
+                subject_bytes=subject_bytes, subjects=n,
+                total_s=None if per_subject_s is None else shared_s + n * per_subject_s,
+                total_bytes=shared_bytes + n * subject_bytes, estimate=False, root=root)
+
+
+def extrapolate(small: dict, preset: str = "full") -> dict:
+    """The cost of ``preset`` from ``small``'s measured cost per image (shared) and per epoch (subjects)."""
+    images, epochs = counts(small["modality"], preset)
+    image_scale, epoch_scale = images / small["images"], epochs / small["epochs"]
+    n = small["subjects"]
+    shared_s, per_subject_s = small["shared_s"] * image_scale, small["per_subject_s"] * epoch_scale
+    shared_bytes, subject_bytes = small["shared_bytes"] * image_scale, small["subject_bytes"] * epoch_scale
+    return dict(modality=small["modality"], preset=preset, images=images, epochs=epochs,
+                one_subject_s=shared_s + per_subject_s, shared_s=shared_s, per_subject_s=per_subject_s,
+                shared_bytes=shared_bytes, subject_bytes=subject_bytes, subjects=n,
+                total_s=shared_s + n * per_subject_s, total_bytes=shared_bytes + n * subject_bytes, estimate=True)
+
+
+def ceilings(row: dict) -> dict:
+    """Split-half and true noise ceilings of subject 1's test split."""
+    test = data.load(row["modality"], row["root"], subject=1, split="test")
+    truth = synthetic.load_ground_truth(row["root"], 1, test.image_paths)
+    return dict(modality=row["modality"], preset=row["preset"], shape=test.signals.shape,
+                split_half=metrics.noise_ceiling_summary(test.signals, test.times, progress=False),
+                true=metrics.post_stimulus_mean(metrics.true_noise_ceiling(truth, test.signals), test.times))
+
+
+def _seconds(value) -> str:
+    return "n/a" if value is None else f"{value:,.1f}"
+
+
+def _size(n_bytes) -> str:
+    for unit, factor in (("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
+        if n_bytes >= factor:
+            return f"{n_bytes / factor:,.1f} {unit}"
+    return f"{n_bytes} B"
+
+
+def print_tables(rows: list[dict], noise: list[dict]) -> None:
+    print("| modality | preset | images | epochs / subject | subject 1 alone (s) | images (s) | per subject (s) "
+          "| all subjects (s) | images on disk | per subject on disk | all subjects on disk |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        label = f"{r['preset']} (**estimate**)" if r["estimate"] else r["preset"]
+        print(f"| {r['modality'].upper()} | {label} | {r['images']:,} | {r['epochs']:,} | {_seconds(r['one_subject_s'])} "
+              f"| {_seconds(r['shared_s'])} | {_seconds(r['per_subject_s'])} | {_seconds(r['total_s'])} "
+              f"({r['subjects']}) | {_size(r['shared_bytes'])} | {_size(r['subject_bytes'])} | {_size(r['total_bytes'])} |")
+    print()
+    print("| modality | preset | test signals (images, reps, C, T) | split-half noise ceiling | true noise ceiling |")
+    print("|---|---|---|---|---|")
+    for c in noise:
+        print(f"| {c['modality'].upper()} | {c['preset']} | {c['shape']} | {c['split_half']:.3f} | {c['true']:.3f} |")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--measure-full-eeg", action="store_true", help="also write and time one full EEG subject")
+    args = parser.parse_args(argv)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    rows, noise = [], []
+    with tempfile.TemporaryDirectory(prefix="synth-speed-") as scratch:
+        for modality in ("eeg", "meg"):
+            for preset in ("tiny", "small"):
+                rows.append(measure(Path(scratch), modality, preset))
+                noise.append(ceilings(rows[-1]))
+                for folder in Path(scratch).glob(f"{modality}-{preset}-2"):
+                    shutil.rmtree(folder)  # keep the disk use of the run down
+            rows.append(extrapolate(rows[-1]))
+        if args.measure_full_eeg:
+            rows.append(measure(Path(scratch), "eeg", "full", n_subjects=1))
+    print(f"synth_speed: {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
+          f"load average at the end {', '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
+    print_tables(rows, noise)
+
+
+if __name__ == "__main__":
+    main()
