@@ -2,8 +2,9 @@
 
 1. Time and disk of each preset (``tiny``, ``small``) for EEG and MEG, for every
    subject, as ``i2b data synth --modality M --preset P`` writes it. Each preset is
-   written twice, with subject 1 alone and with subjects 1 and 2: the difference
-   is the cost of one more subject, the rest is the cost of the shared images.
+   written with subjects 1 and 2; the shared images are timed on their own, and
+   the rest, halved, is the cost of one subject (simulation, files, ground truth).
+   The columns for all subjects add the images and 10 (EEG) or 4 (MEG) subjects.
    The ``full`` preset is not run (THINGS-MEG's 27048 epochs of 271 x 281 alone
    take 16.5 GB of memory per subject): its row is an **estimate**, the ``small``
    preset's measured cost per image and per epoch times the number of images and
@@ -28,6 +29,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 from i2b_minimal import data, metrics, synthetic
 
@@ -59,30 +61,34 @@ def counts(modality: str, preset: str) -> tuple[int, int]:
     return images, spec["sessions"] * (spec["concepts"] + spec["test_concepts"] + spec["catch"])
 
 
-def timed_write(root: Path, modality: str, preset: str, subjects) -> float:
+def measure(scratch: Path, modality: str, preset: str, subjects=(1, 2)) -> dict:
+    """Shared (image) and per-subject time and bytes of one preset, and the total for all its subjects.
+
+    The image drawing is timed on its own (``synthetic._write_images``, wrapped), so that the split
+    does not rest on the difference of two runs, which the load of other processes would blur.
+    """
+    root = scratch / f"{modality}-{preset}"
+    drawing = []
+    draw = synthetic._write_images
+
+    def timed_draw(*args, **kwargs):
+        start = time.perf_counter()
+        draw(*args, **kwargs)
+        drawing.append(time.perf_counter() - start)
+
     start = time.perf_counter()
-    synthetic.make_dataset(root, modality=modality, preset=preset, subjects=subjects, progress=False)
-    return time.perf_counter() - start
-
-
-def measure(scratch: Path, modality: str, preset: str, n_subjects: int | None = None) -> dict:
-    """Shared (image) and per-subject time and bytes of one preset, and the total for all its subjects."""
-    one = timed_write(scratch / f"{modality}-{preset}-1", modality, preset, [1])
-    if n_subjects == 1:  # only one subject measured: no split between images and subjects
-        per_subject_s, shared_s = None, None
-    else:
-        two = timed_write(scratch / f"{modality}-{preset}-2", modality, preset, [1, 2])
-        per_subject_s, shared_s = max(two - one, 0.0), max(2 * one - two, 0.0)
-    root = scratch / f"{modality}-{preset}-1"
+    with mock.patch.object(synthetic, "_write_images", timed_draw):
+        synthetic.make_dataset(root, modality=modality, preset=preset, subjects=list(subjects), progress=False)
+    total = time.perf_counter() - start
+    shared_s, per_subject_s = sum(drawing), (total - sum(drawing)) / len(subjects)
     subject_bytes = folder_bytes(root, subject_files(modality, 1))
-    shared_bytes = folder_bytes(root) - subject_bytes
+    shared_bytes = folder_bytes(root) - sum(folder_bytes(root, subject_files(modality, s)) for s in subjects)
     images, epochs = counts(modality, preset)
     n = synthetic.N_SUBJECTS[modality]
-    return dict(modality=modality, preset=preset, images=images, epochs=epochs, one_subject_s=one,
-                shared_s=shared_s, per_subject_s=per_subject_s, shared_bytes=shared_bytes,
-                subject_bytes=subject_bytes, subjects=n,
-                total_s=None if per_subject_s is None else shared_s + n * per_subject_s,
-                total_bytes=shared_bytes + n * subject_bytes, estimate=False, root=root)
+    return dict(modality=modality, preset=preset, images=images, epochs=epochs, one_subject_s=shared_s + per_subject_s,
+                shared_s=shared_s, per_subject_s=per_subject_s, shared_bytes=shared_bytes, subject_bytes=subject_bytes,
+                subjects=n, total_s=shared_s + n * per_subject_s, total_bytes=shared_bytes + n * subject_bytes,
+                estimate=False, root=root)
 
 
 def extrapolate(small: dict, preset: str = "full") -> dict:
@@ -108,7 +114,7 @@ def ceilings(row: dict) -> dict:
 
 
 def _seconds(value) -> str:
-    return "n/a" if value is None else f"{value:,.1f}"
+    return f"{value:,.1f}"
 
 
 def _size(n_bytes) -> str:
@@ -145,11 +151,10 @@ def main(argv=None) -> None:
             for preset in ("tiny", "small"):
                 rows.append(measure(Path(scratch), modality, preset))
                 noise.append(ceilings(rows[-1]))
-                for folder in Path(scratch).glob(f"{modality}-{preset}-2"):
-                    shutil.rmtree(folder)  # keep the disk use of the run down
+                shutil.rmtree(rows[-1]["root"])  # keep the disk use of the run down
             rows.append(extrapolate(rows[-1]))
         if args.measure_full_eeg:
-            rows.append(measure(Path(scratch), "eeg", "full", n_subjects=1))
+            rows.append(measure(Path(scratch), "eeg", "full", subjects=(1,)))
     print(f"synth_speed: {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
           f"load average at the end {', '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
     print_tables(rows, noise)

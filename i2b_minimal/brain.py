@@ -15,7 +15,10 @@ Subjects differ in anatomy (source positions and orientations), latencies and
 gains. Trial noise is background brain activity: many random dipoles with a 1/f
 spectrum and an alpha peak, so it is spatially correlated like real noise.
 Everything is deterministic given the subject; only the trial noise takes a
-random generator.
+random generator. Responses come out in whitened-like units for EEG and in tesla
+for MEG; THINGS-MEG's epochs are then z-scored against their baseline
+(:func:`zscore`), and :func:`zscored_ground_truth` gives the noiseless
+counterpart in those units.
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ def load_things_eeg2(root, subject: int = 1, split: str = "train") -> BrainData:
         raise ValueError(f"{path}: preprocessed_eeg_data has shape {signals.shape}, expected {expected} "
                          f"to match {len(image_paths)} images in {root / 'image_set' / f'{word}_images'}")
     _check_finite(signals, path)
-    _check_eeg_channels(ch_names, path)
+    _check_channels(ch_names, "eeg", path)
     concepts = [re.sub(r"^\d+_", "", image.parent.name) for image in image_paths]  # "00001_aardvark" -> "aardvark"
     return BrainData(signals.astype(np.float32, copy=False), image_paths, concepts, ch_names, times,
                      _sfreq(times, path), "eeg", subject, split, "things-eeg2")
@@ -152,7 +152,7 @@ def load_things_meg(root, subject: int = 1, split: str = "train", image_root=Non
     not_mag = [name for name, kind in zip(epochs.ch_names, epochs.get_channel_types(), strict=True) if kind != "mag"]
     if not_mag:
         raise ValueError(f"{fif}: expected only magnetometer ('mag') channels, found other types for {not_mag}")
-    _check_meg_channels(epochs.ch_names, fif)
+    _check_channels(epochs.ch_names, "mag", fif)
 
     table = pd.DataFrame({"row": np.arange(len(attributes)), "trial_type": attributes["trial_type"].astype(str).str.strip(),
                           "image_path": attributes["image_path"].astype(str).str.strip()})
@@ -282,21 +282,14 @@ def _check_finite(signals: np.ndarray, path: Path) -> None:
                          f"the file is damaged, download or write it again")
 
 
-def _check_eeg_channels(ch_names: list[str], path: Path) -> None:
+def _check_channels(ch_names: list[str], ch_type: str, path: Path) -> None:
     from .sensors import unknown_channels
 
-    unknown = unknown_channels(ch_names, "eeg")
+    unknown = unknown_channels(ch_names, ch_type)
     if unknown:
-        raise ValueError(f"{path}: channels {unknown} are not in the 10-20 montage; expected names such as {list(EEG_CHANNELS)}")
-
-
-def _check_meg_channels(ch_names: list[str], path: Path) -> None:
-    from .sensors import unknown_channels
-
-    unknown = unknown_channels(ch_names, "mag")
-    if unknown:
-        raise ValueError(f"{path}: channels {unknown} are not sensors of the CTF-275 helmet; "
-                         f"expected THINGS-MEG names such as 'MLC11-4408'")
+        where = (f"the 10-20 montage; expected names such as {list(EEG_CHANNELS)}" if ch_type == "eeg"
+                 else "the CTF-275 helmet; expected THINGS-MEG names such as 'MLC11-4408'")
+        raise ValueError(f"{path}: channels {unknown} are not in {where}")
 
 
 def _sfreq(times: np.ndarray, path: Path) -> float:

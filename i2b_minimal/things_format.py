@@ -114,7 +114,10 @@ def meg_paths(root: Path, subject: int) -> tuple[Path, Path]:
 
 
 def write_meg(root: Path, subject: int, trials: np.ndarray, info, tmin: float, attributes: pd.DataFrame) -> Path:
-    """Write epochs (n, 271, 281) in tesla, in presentation order, and their sample-attributes CSV."""
+    """Write epochs (n, 271, 281) in presentation order, and their sample-attributes CSV.
+
+    The values are stored as given; THINGS-MEG's are baseline z-scores, which MNE labels tesla.
+    """
     import mne
 
     epochs_path, csv_path = meg_paths(root, subject)

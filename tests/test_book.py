@@ -137,8 +137,10 @@ def html(tmp_path_factory, toc_files) -> Path:
                     pytrace=False)
     out = tmp_path_factory.mktemp("book")
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jupyter_book) if jupyter_book.exists() else shutil.which("jupyter-book"),
-               "build", str(BOOK), "--path-output", str(out), "-W", "-n", "--keep-going"]
+    jupyter_book = str(jupyter_book) if jupyter_book.exists() else shutil.which("jupyter-book")
+    if jupyter_book is None:
+        pytest.fail('jupyter-book is not installed; pip install -e ".[dev]" installs it', pytrace=False)
+    command = [jupyter_book, "build", str(BOOK), "--path-output", str(out), "-W", "-n", "--keep-going"]
     env = {**os.environ, "I2B_FAST": "1"}
     start = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)

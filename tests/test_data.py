@@ -301,7 +301,7 @@ def test_meg_non_magnetometer_channels_are_listed(tmp_path):
 
 def test_meg_unknown_channels_are_listed(tmp_path):
     _write_meg(tmp_path, names=["MLC11-1609", "EEG001", "MRO12-1609", "XYZ99"])
-    with pytest.raises(ValueError, match=r"preprocessed_P1-epo.fif: channels \['EEG001', 'XYZ99'\] are not sensors of the CTF-275"):
+    with pytest.raises(ValueError, match=r"preprocessed_P1-epo.fif: channels \['EEG001', 'XYZ99'\] are not in the CTF-275 helmet"):
         data.load_things_meg(tmp_path, progress=False)
 
 

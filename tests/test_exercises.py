@@ -16,6 +16,20 @@ def test_unanswered_prints_and_returns_false(capsys):
     assert NOT_ANSWERED in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("check, answers", [
+    (nb00.check_signal_shapes, (None, None)),
+    (nb00.check_signal_shapes, ((17, 100), None)),
+    (nb01.check_repetitions_to_double_snr, (None,)),
+    (nb01.check_contralateral, (None,)),
+    (nb02.check_token_count, (65, None)),
+    (nb03.check_attention_shape, (None,)),
+])
+def test_notebooks_00_to_03_wait_for_an_answer(capsys, check, answers):
+    assert check(*answers) is False
+    out = capsys.readouterr().out
+    assert out.strip() == NOT_ANSWERED  # one line, no verdict and no hint yet
+
+
 # -- nb00 ---------------------------------------------------------------------------------------------
 
 
@@ -38,16 +52,46 @@ def test_nb00_eeg_shape_matches_the_synthetic_data(tiny_eeg_root):
 # -- nb01 ---------------------------------------------------------------------------------------------
 
 
-def test_nb01_repetitions():
+def test_nb01_repetitions(capsys):
     assert nb01.check_repetitions_to_double_snr(4)
+    assert capsys.readouterr().out.startswith("Right!")
     assert not nb01.check_repetitions_to_double_snr(2)
+    assert "Hint" in capsys.readouterr().out
     assert not nb01.check_repetitions_to_double_snr("4")
 
 
-def test_nb01_contralateral():
+def test_nb01_averaging_four_repetitions_doubles_the_snr_of_the_simulated_data(tiny_eeg_root):
+    import numpy as np
+
+    from i2b_minimal import data, synthetic
+
+    test = data.load_things_eeg2(tiny_eeg_root, subject=1, split="test")
+    truth = synthetic.load_ground_truth(tiny_eeg_root, 1, test.image_paths)
+    noise_rms = {n: np.sqrt(np.mean([(test.signals[:, start:start + n].mean(axis=1) - truth) ** 2
+                                     for start in range(0, test.n_repetitions - n + 1, n)])) for n in (1, 4)}
+    assert noise_rms[1] / noise_rms[4] == pytest.approx(2.0, rel=0.1)
+
+
+def test_nb01_contralateral(capsys):
     assert nb01.check_contralateral("right")
     assert nb01.check_contralateral("Right hemisphere")
+    assert capsys.readouterr().out.startswith("Right!")
     assert not nb01.check_contralateral("left")
+    assert "Hint" in capsys.readouterr().out
+
+
+def test_nb01_left_pictures_drive_the_right_hemisphere_of_the_simulated_brain(tiny_eeg_root):
+    from i2b_minimal import data, synthetic
+
+    train = data.load_things_eeg2(tiny_eeg_root, subject=1, split="train")
+    truth = synthetic.load_ground_truth(tiny_eeg_root, 1, train.image_paths)
+    table = synthetic.load_captions(tiny_eeg_root)
+    positions = {(tiny_eeg_root / path).resolve(): where for path, where in zip(table.image_path, table.position)}
+    left = [synthetic.horizontal_side(positions[p.resolve()]) == -1 for p in train.image_paths]
+    p1 = truth[left][:, :, list(train.times.round(2)).index(0.1)].mean(axis=0)
+    odd = [i for i, name in enumerate(train.ch_names) if name[-1] in "13579"]  # 10-20: odd = left hemisphere
+    even = [i for i, name in enumerate(train.ch_names) if name[-1] in "2468"]
+    assert any(left) and p1[even].mean() > p1[odd].mean()
 
 
 # -- nb02 ---------------------------------------------------------------------------------------------

@@ -144,8 +144,28 @@ def test_tiny_eeg_has_the_things_eeg2_layout(tiny_eeg_root):
 
 
 def test_small_eeg_has_the_real_layout_at_its_size(tmp_path):
+    from i2b_minimal import data
+
     root = synthetic.make_dataset(tmp_path / "small", modality="eeg", preset="small", subjects=[1], progress=False)
     _check_eeg_tree(root, "small", [1])
+    spec = synthetic.PRESETS["eeg"]["small"]
+    test = data.load_things_eeg2(root, subject=1, split="test")
+    assert test.signals.shape == (spec["test_concepts"], spec["test_reps"], 17, 100)
+    assert synthetic.load_ground_truth(root, 1, test.image_paths).shape == (spec["test_concepts"], 17, 100)
+
+
+def test_small_meg_round_trip(tmp_path):
+    from i2b_minimal import data
+
+    spec = synthetic.PRESETS["meg"]["small"]
+    root = synthetic.make_dataset(tmp_path / "small", modality="meg", preset="small", subjects=[1], progress=False)
+    test = data.load_things_meg(root, subject=1, split="test", progress=False)
+    train = data.load_things_meg(root, subject=1, split="train", progress=False)
+    assert test.signals.shape == (spec["test_concepts"], spec["sessions"], 271, 281)
+    # Training keeps only the concepts that are not also test concepts, one epoch per image.
+    assert train.signals.shape == ((spec["concepts"] - spec["test_concepts"]) * spec["sessions"], 1, 271, 281)
+    assert not set(train.concepts) & set(test.concepts)
+    assert synthetic.load_ground_truth(root, 1, test.image_paths).shape == (spec["test_concepts"], 271, 281)
 
 
 def test_ground_truth_is_the_noiseless_mean_of_the_trials(tiny_eeg_root):

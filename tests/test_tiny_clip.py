@@ -39,7 +39,7 @@ def test_contrastive_loss_matches_a_numpy_reference():
         return np.mean(np.log(np.exp(rows).sum(axis=1)) - np.diag(rows))
 
     expected = (cross_entropy(logits) + cross_entropy(logits.T)) / 2
-    got = tiny_clip.contrastive_loss(torch.tensor(image), torch.tensor(text), torch.tensor(scale))
+    got = tiny_clip.contrastive_loss(torch.tensor(image), torch.tensor(text), torch.tensor(scale, dtype=torch.float64))
     assert got.item() == pytest.approx(expected, rel=1e-10)
     # Orthogonal, perfectly paired embeddings at the maximal scale: the loss vanishes.
     eye = torch.eye(4, dtype=torch.float64)
@@ -83,13 +83,21 @@ def test_bundled_model_card_is_written_from_its_metrics(tmp_path):
 
 
 def test_short_training_run_beats_chance_by_far(tmp_path):
-    config = tiny_clip.TinyCLIPConfig(steps=60, batch_size=64, pool_size=1024, warmup_steps=10, learning_rate=2e-3,
+    config = tiny_clip.TinyCLIPConfig(steps=90, batch_size=64, pool_size=1024, warmup_steps=10, learning_rate=3e-3,
                                       hidden_size=64, vision_layers=2, text_layers=1, projection_dim=32)
-    summary = tiny_clip.train(tmp_path, config, progress=False)
+    # One thread: a model this small gains nothing from two, and on a CPU shared with other jobs
+    # two threads that wait for each other made this run ten times slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        summary = tiny_clip.train(tmp_path, config, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     assert summary["final_loss"] < math.log(config.batch_size) - 1
     result = tiny_clip.retrieval(tmp_path, n_images=50, seed=5)
-    assert result["image_to_caption_top5"] > 4 * result["chance_top5"]
-    assert result["caption_to_image_top5"] > 4 * result["chance_top5"]
+    for direction in ("image_to_caption", "caption_to_image"):
+        assert result[f"{direction}_top1"] > 4 * result["chance_top1"]
+        assert result[f"{direction}_top5"] > 5 * result["chance_top5"]
 
 
 def test_clip_commands_are_wired():

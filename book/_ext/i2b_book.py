@@ -17,12 +17,14 @@ The ``measured-results`` directive includes a Markdown table written by a
 benchmark (for example ``benchmarks/results/quality.md``), so that the book
 never shows a number typed in by hand. A missing required file is a build
 warning (an error under ``-W``); an ``:optional:`` one shows the directive's
-body instead, which says how to produce it.
+body instead, which says how to produce it. Headings in the file become
+rubrics: a page cannot nest sections inside a directive.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from docutils import nodes
@@ -64,6 +66,15 @@ def _configure_edition(app, config) -> None:
     logger.info(f"[i2b] building the {edition} edition; notebook cache {config.nb_execution_cache_path}")
 
 
+def _headings_to_rubrics(lines: list[str]) -> list[str]:
+    """Every ``## Title`` line becomes a MyST rubric directive (colon fence); other lines stay as they are."""
+    out = []
+    for line in lines:
+        heading = re.match(r"^#{1,6}\s+(.*\S)\s*$", line)
+        out += [f":::{{rubric}} {heading.group(1)}", ":::"] if heading else [line]  # a colon fence: titles hold backticks
+    return out
+
+
 class MeasuredResults(SphinxDirective):
     """Include a benchmark's Markdown results file, or say how to produce it.
 
@@ -86,7 +97,7 @@ class MeasuredResults(SphinxDirective):
         self.env.note_dependency(str(path))
         container = nodes.container(classes=["measured-results"])
         if path.is_file():
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = _headings_to_rubrics(path.read_text(encoding="utf-8").splitlines())
             self.state.nested_parse(StringList(lines, source=str(path)), 0, container)
             return [container]
         if "optional" not in self.options:
