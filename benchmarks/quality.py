@@ -45,6 +45,7 @@ def recipe(mode: str, root: Path, args) -> train.TrainConfig:
     return train.TrainConfig(data_root=str(root), subject=1, encoder="tiny", conditioning=mode,
                              base_channels=args.width, steps=args.steps, batch_size=args.batch_size, lr=1e-3,
                              warmup_steps=min(100, args.steps // 10), checkpoint_every=args.steps,
+                             prediction_type="v_prediction",
                              output_dir=str(Path(args.runs) / mode), seed=0)
 
 
@@ -86,7 +87,7 @@ def goals(by_mode: dict, ridge: dict, ceiling: float, ddim: dict, ddpm: dict) ->
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=500, help="training steps per mode")
+    parser.add_argument("--steps", type=int, default=400, help="training steps per mode")
     parser.add_argument("--width", type=int, default=32, help="U-Net base channels")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--samples-per-image", type=int, default=4, help="DDIM samples averaged per test image")
@@ -135,8 +136,8 @@ def main(argv=None) -> None:
           f"{reference['n_test_repetitions']} repetitions, averaged)")
     print()
     print(f"Recipe per mode: U-Net width {args.width}, {args.steps} steps of batch {args.batch_size}, AdamW lr 1e-3, "
-          f"seed 0, tiny-CLIP features; diffusion rows average {k} DDIM samples per image unless they say "
-          "1 sample. Correlation across images and identification use t >= 0 s.")
+          f"v-prediction, seed 0, tiny-CLIP features; diffusion rows average {k} DDIM samples per image unless "
+          "they say 1 sample. Correlation across images and identification use t >= 0 s.")
     print()
     print(table(rows))
     print()

@@ -124,6 +124,7 @@ def signal_scale(signals, ch_type: str) -> float:
     EEG: THINGS-EEG2 values are whitened and unitless; 1e-6 makes one unit read as 1 "uV" on MNE's
     axes, which keeps its default scalings sensible (the label is nominal). MEG: values under 1e-9
     are taken to be in tesla already (1.0); larger ones cannot be tesla and are taken as fT (1e-15).
+    THINGS-MEG's baseline z-scores (about 1) therefore read as "fT", a nominal label as for EEG.
     """
     if ch_type == "eeg":
         return 1e-6

@@ -176,3 +176,13 @@ def test_nb05_step_agrees_with_diffusers(ours, theirs):
     alphas_cumprod = DDPMScheduler(num_train_timesteps=1000, beta_schedule=theirs).alphas_cumprod
     expected = int(torch.nonzero(alphas_cumprod < 0.25)[0])
     assert nb05.half_signal_step(ours) == expected
+
+
+@pytest.mark.parametrize("check, answers", [
+    (nb04.check_padded_length, (None,)),
+    (nb05.check_half_signal_step, (None, None)),
+    (nb05.check_half_signal_step, (499, None)),
+])
+def test_notebooks_04_and_05_wait_for_an_answer(capsys, check, answers):
+    assert check(*answers) is False
+    assert capsys.readouterr().out.strip() == NOT_ANSWERED

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from i2b_minimal import brain, synthetic
+from i2b_minimal import brain, metrics, synthetic
 
 # Written out here rather than imported, so that a change in the library cannot hide itself.
 THINGS_EEG2_CHANNELS = ["Pz", "P3", "P7", "O1", "Oz", "O2", "P4", "P8", "P1",
@@ -151,7 +151,12 @@ def test_small_eeg_has_the_real_layout_at_its_size(tmp_path):
     spec = synthetic.PRESETS["eeg"]["small"]
     test = data.load_things_eeg2(root, subject=1, split="test")
     assert test.signals.shape == (spec["test_concepts"], spec["test_reps"], 17, 100)
-    assert synthetic.load_ground_truth(root, 1, test.image_paths).shape == (spec["test_concepts"], 17, 100)
+    truth = synthetic.load_ground_truth(root, 1, test.image_paths)
+    assert truth.shape == (spec["test_concepts"], 17, 100)
+    # The saved truth is the signal the data carry: the ceiling it gives matches the split-half estimate.
+    true = metrics.post_stimulus_mean(metrics.true_noise_ceiling(truth, test.signals), test.times)
+    assert true == pytest.approx(metrics.noise_ceiling_summary(test.signals, test.times, n_splits=20, progress=False),
+                                 abs=0.05)
 
 
 def test_small_meg_round_trip(tmp_path):
