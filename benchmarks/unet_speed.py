@@ -6,23 +6,29 @@
    is used in its residual-temporal configuration (Janner et al. 2022's
    "Diffuser": ``DownResnetBlock1D`` / ``UpResnetBlock1D``, GroupNorm, a learned
    timestep embedding), the one of its configurations that, like ours, is a
-   residual U-Net with GroupNorm and a time embedding; its widths are scaled
-   until the parameter counts match. It has no conditioning input, so it is
-   compared both with our cross-attention model (fed 50 image tokens) and with
-   our unconditional one.
+   residual U-Net with GroupNorm and a time embedding; its widths are chosen
+   so that the parameter counts match within 10%. It has no conditioning input,
+   so it is compared both with our cross-attention model (fed 50 image tokens)
+   and with our unconditional one.
    The models are timed in alternating rounds and the median round is kept, so
-   that load from other processes affects both alike.
+   that load from other processes affects both alike. Steps/s are given from
+   wall time and from the process's CPU time; on a shared machine the second
+   is the steadier one. ``--threads`` sets torch's threads (default 1: with 2
+   threads on 2 busy cores, OpenMP's waiting threads make the timings erratic).
+   Each model's work per step (GFLOP, counted by ``torch.utils.flop_counter``)
+   says whether a difference in speed comes from doing more or from doing it slower.
 2. The time of one sampling run with DDPM (1000 steps) and with DDIM (50 steps).
 3. The peak memory of one training step: the rise of the process's peak
    resident set size (Linux VmHWM, reset through /proc/self/clear_refs) during
    one step, measured in a fresh subprocess per model.
 
-Run: ``python benchmarks/unet_speed.py`` (add ``--quick`` for a short smoke run).
+Run: ``python benchmarks/unet_speed.py`` (add ``--quick`` for a short smoke run); a few minutes on 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -30,6 +36,7 @@ import time
 
 import torch
 from diffusers import UNet1DModel
+from torch.utils.flop_counter import FlopCounterMode
 
 from i2b_minimal import diffusion
 from i2b_minimal.unet import UNet1D
@@ -37,10 +44,10 @@ from i2b_minimal.unet import UNet1D
 CHANNELS, LENGTH, BATCH, TOKENS, COND_DIM = 17, 100, 64, 50, 512
 
 
-def diffusers_unet(width: int) -> UNet1DModel:
-    """diffusers' residual 1D U-Net with widths (w, 2w, 4w): 100 -> 50 -> 25 samples, like ours."""
+def diffusers_unet(widths: tuple[int, int, int]) -> UNet1DModel:
+    """diffusers' residual 1D U-Net with three levels, 100 -> 50 -> 25 samples, like ours."""
     return UNet1DModel(
-        sample_size=LENGTH, in_channels=CHANNELS, out_channels=CHANNELS, block_out_channels=(width, 2 * width, 4 * width),
+        sample_size=LENGTH, in_channels=CHANNELS, out_channels=CHANNELS, block_out_channels=widths,
         down_block_types=("DownResnetBlock1D",) * 3, up_block_types=("UpResnetBlock1D",) * 2,
         mid_block_type="MidResTemporalBlock1D", out_block_type="OutConv1DBlock", act_fn="mish", norm_num_groups=8,
         layers_per_block=1, use_timestep_embedding=True, time_embedding_type="positional",
@@ -48,27 +55,38 @@ def diffusers_unet(width: int) -> UNet1DModel:
     )
 
 
-def matched_diffusers_width(n_params: int) -> int:
-    """The width w whose diffusers U-Net has the parameter count closest to ``n_params``."""
+def matched_diffusers_widths(n_params: int) -> tuple[int, int, int]:
+    """Widths (w, 2w, c) whose diffusers U-Net has the parameter count closest to ``n_params``.
+
+    Multiples of 8 (its GroupNorm has 8 groups): first the w of (w, 2w, 4w) that
+    comes closest, then the deepest width c is tuned, as steps of 8 in w alone
+    change the count by ~30%.
+    """
+    def count(widths):
+        return sum(p.numel() for p in diffusers_unet(widths).parameters())
+
     counts = {}
-    for width in range(8, 513, 8):
-        counts[width] = sum(p.numel() for p in diffusers_unet(width).parameters())
-        if counts[width] > n_params:
+    for w in range(8, 513, 8):
+        counts[(w, 2 * w, 4 * w)] = count((w, 2 * w, 4 * w))
+        if counts[(w, 2 * w, 4 * w)] > n_params:
             break
-    return min(counts, key=lambda w: abs(counts[w] - n_params))
+    w = min(counts, key=lambda widths: abs(counts[widths] - n_params))[0]
+    for c in range(2 * w, 4 * w + 17, 8):
+        counts[(w, 2 * w, c)] = count((w, 2 * w, c))
+    return min(counts, key=lambda widths: abs(counts[widths] - n_params))
 
 
 def models() -> dict[str, tuple]:
     """name -> (build the model, its condition), built lazily so a subprocess builds only its own."""
     n_cross = UNet1D(CHANNELS, cond_dim=COND_DIM, conditioning="cross_attention").num_parameters()
     n_none = UNet1D(CHANNELS, conditioning="none").num_parameters()
-    w1, w2 = matched_diffusers_width(n_cross), matched_diffusers_width(n_none)
+    w1, w2 = matched_diffusers_widths(n_cross), matched_diffusers_widths(n_none)
     tokens = torch.randn(BATCH, TOKENS, COND_DIM, generator=torch.Generator().manual_seed(1))
     return {
         "ours, cross_attention": (lambda: UNet1D(CHANNELS, cond_dim=COND_DIM, conditioning="cross_attention"), tokens),
-        f"diffusers UNet1DModel ({w1},{2 * w1},{4 * w1})": (lambda: diffusers_unet(w1), None),
+        f"diffusers UNet1DModel {w1}": (lambda: diffusers_unet(w1), None),
         "ours, none": (lambda: UNet1D(CHANNELS, conditioning="none"), None),
-        f"diffusers UNet1DModel ({w2},{2 * w2},{4 * w2})": (lambda: diffusers_unet(w2), None),
+        f"diffusers UNet1DModel {w2}": (lambda: diffusers_unet(w2), None),
     }
 
 
@@ -90,21 +108,28 @@ def training_step_fn(model: torch.nn.Module, cond: torch.Tensor | None):
     return step
 
 
-def training_speed(rounds: int, steps_per_round: int) -> list[tuple[str, int, float]]:
+def training_speed(rounds: int, steps_per_round: int) -> list[tuple[str, int, float, float, float]]:
+    """(name, parameters, GFLOP per step, steps/s from wall time, from CPU time) per model; medians over rounds."""
     torch.manual_seed(0)
     named = {name: (build(), cond) for name, (build, cond) in models().items()}
     steps = {name: training_step_fn(model, cond) for name, (model, cond) in named.items()}
     for step in steps.values():  # warm-up: first-call allocations and oneDNN kernel selection
         step()
-    seconds = {name: [] for name in steps}
+    gflops = {}
+    for name, step in steps.items():  # the work of one step, counted by PyTorch (matmuls and convolutions)
+        with FlopCounterMode(display=False) as counter:
+            step()
+        gflops[name] = counter.get_total_flops() / 1e9
+    wall, cpu = {name: [] for name in steps}, {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             for _ in range(steps_per_round):
                 step()
-            seconds[name].append((time.perf_counter() - start) / steps_per_round)
-    return [(name, sum(p.numel() for p in named[name][0].parameters()), 1.0 / statistics.median(seconds[name]))
-            for name in steps]
+            wall[name].append((time.perf_counter() - start) / steps_per_round)
+            cpu[name].append((time.process_time() - start_cpu) / steps_per_round)
+    return [(name, sum(p.numel() for p in named[name][0].parameters()), gflops[name],
+             1.0 / statistics.median(wall[name]), 1.0 / statistics.median(cpu[name])) for name in steps]
 
 
 def sampling_times(batch: int, ddpm_steps: int) -> dict[str, float]:
@@ -123,9 +148,9 @@ def sampling_times(batch: int, ddpm_steps: int) -> dict[str, float]:
     }
     times = {}
     for name, run in runs.items():
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         run()
-        times[name] = time.perf_counter() - start
+        times[name] = (time.perf_counter() - start, time.process_time() - start_cpu)
     return times
 
 
@@ -150,32 +175,39 @@ def peak_memory_of_step(name: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and a 100-step DDPM, for a smoke run")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if args.memory_of:
         print(peak_memory_of_step(args.memory_of))
         return
 
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {BATCH}, {CHANNELS} x {LENGTH}; "
           f"cross-attention fed {TOKENS} tokens of width {COND_DIM}")
     rounds, per_round = (2, 2) if args.quick else (7, 3)
     speeds = training_speed(rounds, per_round)
-    print("\n| model | parameters | training steps/s | peak RSS rise of a step (MiB) |")
-    print("|---|---:|---:|---:|")
-    for name, n_params, speed in speeds:
-        memory = subprocess.run([sys.executable, __file__, "--memory-of", name], capture_output=True, text=True,
-                                check=True).stdout.strip()
-        print(f"| {name} | {n_params:,} | {speed:.2f} | {float(memory):.0f} |")
-    for (ours, _, ours_speed), (theirs, _, their_speed) in (speeds[0:2], speeds[2:4]):
-        print(f"\n{ours} / {theirs}: {ours_speed / their_speed:.2f}x")
+    print("\n| model | parameters | GFLOP per step | training steps/s (wall) | steps/s (CPU time) | GFLOP/s (CPU time) "
+          "| peak RSS rise of a step (MiB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, n_params, gflop, speed, cpu_speed in speeds:
+        memory = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--memory-of", name],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        print(f"| {name} | {n_params:,} | {gflop:.1f} | {speed:.2f} | {cpu_speed:.2f} | {gflop * cpu_speed:.0f} "
+              f"| {float(memory):.0f} |")
+    for ours, theirs in (speeds[0:2], speeds[2:4]):
+        print(f"\n{ours[0]} / {theirs[0]}: {ours[3] / theirs[3]:.2f}x (wall), {ours[4] / theirs[4]:.2f}x (CPU time); "
+              f"parameters {ours[1] / theirs[1]:.2f}x, work per step {ours[2] / theirs[2]:.2f}x")
 
     times = sampling_times(batch=8, ddpm_steps=100 if args.quick else 1000)
-    print("\n| sampler (ours, cross_attention, batch 8) | seconds |")
-    print("|---|---:|")
-    for name, seconds in times.items():
-        print(f"| {name} | {seconds:.2f} |")
+    print("\n| sampler (ours, cross_attention, batch 8) | seconds (wall) | CPU seconds |")
+    print("|---|---:|---:|")
+    for name, (seconds, cpu_seconds) in times.items():
+        print(f"| {name} | {seconds:.2f} | {cpu_seconds:.2f} |")
     ddpm, ddim = list(times.values())[:2]
-    print(f"\nDDIM (50 steps) is {ddpm / ddim:.1f}x faster than DDPM.")
+    print(f"\nDDIM (50 steps) is {ddpm[0] / ddim[0]:.1f}x faster than DDPM (wall), {ddpm[1] / ddim[1]:.1f}x (CPU time).")
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":
