@@ -18,9 +18,11 @@
    Each model's work per step (GFLOP, counted by ``torch.utils.flop_counter``)
    says whether a difference in speed comes from doing more or from doing it slower.
 2. The time of one sampling run with DDPM (1000 steps) and with DDIM (50 steps).
-3. The peak memory of one training step: the rise of the process's peak
+3. The memory of one training step: the tensors autograd saves for the
+   backward pass (exact, weights excluded), and the rise of the process's peak
    resident set size (Linux VmHWM, reset through /proc/self/clear_refs) during
-   one step, measured in a fresh subprocess per model.
+   one step, measured in a fresh subprocess per model (this one also sees the
+   allocator's caching, so it varies from run to run).
 
 Run: ``python benchmarks/unet_speed.py`` (add ``--quick`` for a short smoke run); a few minutes on 2 cores.
 """
@@ -108,8 +110,27 @@ def training_step_fn(model: torch.nn.Module, cond: torch.Tensor | None):
     return step
 
 
-def training_speed(rounds: int, steps_per_round: int) -> list[tuple[str, int, float, float, float]]:
-    """(name, parameters, GFLOP per step, steps/s from wall time, from CPU time) per model; medians over rounds."""
+def saved_for_backward_mib(model: torch.nn.Module, step) -> float:
+    """MiB of the distinct tensors autograd keeps from the forward pass for the backward pass, weights excluded."""
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in weights:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        step()
+    return sum(storages.values()) / 2**20
+
+
+def training_speed(rounds: int, steps_per_round: int) -> list[tuple]:
+    """(name, parameters, GFLOP per step, MiB saved for backward, steps/s from wall time, from CPU time) per model.
+
+    Speeds are medians over rounds.
+    """
     torch.manual_seed(0)
     named = {name: (build(), cond) for name, (build, cond) in models().items()}
     steps = {name: training_step_fn(model, cond) for name, (model, cond) in named.items()}
@@ -120,6 +141,7 @@ def training_speed(rounds: int, steps_per_round: int) -> list[tuple[str, int, fl
         with FlopCounterMode(display=False) as counter:
             step()
         gflops[name] = counter.get_total_flops() / 1e9
+    saved = {name: saved_for_backward_mib(named[name][0], step) for name, step in steps.items()}
     wall, cpu = {name: [] for name in steps}, {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
@@ -128,7 +150,7 @@ def training_speed(rounds: int, steps_per_round: int) -> list[tuple[str, int, fl
                 step()
             wall[name].append((time.perf_counter() - start) / steps_per_round)
             cpu[name].append((time.process_time() - start_cpu) / steps_per_round)
-    return [(name, sum(p.numel() for p in named[name][0].parameters()), gflops[name],
+    return [(name, sum(p.numel() for p in named[name][0].parameters()), gflops[name], saved[name],
              1.0 / statistics.median(wall[name]), 1.0 / statistics.median(cpu[name])) for name in steps]
 
 
@@ -189,15 +211,15 @@ def main() -> None:
     rounds, per_round = (2, 2) if args.quick else (7, 3)
     speeds = training_speed(rounds, per_round)
     print("\n| model | parameters | GFLOP per step | training steps/s (wall) | steps/s (CPU time) | GFLOP/s (CPU time) "
-          "| peak RSS rise of a step (MiB) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, n_params, gflop, speed, cpu_speed in speeds:
+          "| saved for backward (MiB) | peak RSS rise of a step (MiB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, n_params, gflop, saved, speed, cpu_speed in speeds:
         memory = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--memory-of", name],
                                 capture_output=True, text=True, check=True).stdout.strip()
         print(f"| {name} | {n_params:,} | {gflop:.1f} | {speed:.2f} | {cpu_speed:.2f} | {gflop * cpu_speed:.0f} "
-              f"| {float(memory):.0f} |")
+              f"| {saved:.0f} | {float(memory):.0f} |")
     for ours, theirs in (speeds[0:2], speeds[2:4]):
-        print(f"\n{ours[0]} / {theirs[0]}: {ours[3] / theirs[3]:.2f}x (wall), {ours[4] / theirs[4]:.2f}x (CPU time); "
+        print(f"\n{ours[0]} / {theirs[0]}: {ours[4] / theirs[4]:.2f}x (wall), {ours[5] / theirs[5]:.2f}x (CPU time); "
               f"parameters {ours[1] / theirs[1]:.2f}x, work per step {ours[2] / theirs[2]:.2f}x")
 
     times = sampling_times(batch=8, ddpm_steps=100 if args.quick else 1000)

@@ -31,9 +31,9 @@ def check_learning_rate(answer, step: int = 49, config=None) -> bool:
 
 def ema_ramp_end(decay: float) -> int:
     """The first step n at which the EMA's ramped decay min(decay, (1 + n) / (10 + n)) reaches ``decay``."""
-    from ..train import EMA
-
     import torch
+
+    from ..train import EMA
 
     ema = EMA(torch.nn.Identity(), decay)  # decay_at depends on the step only; no weights needed
     # (1 + n) / (10 + n) >= decay  <=>  n >= (10 decay - 1) / (1 - decay); round that guess, then step to the first n.
