@@ -303,10 +303,10 @@ def write_model_card(folder=TINY_CLIP_DIR) -> Path:
     template = (Path(__file__).parent / "assets" / "tiny_clip_card.md").read_text()
     n_tokens, config = (IMAGE_SIZE // PATCH_SIZE) ** 2 + 1, metrics["training"]["config"]
     card = template.format(
-        t=metrics["training"], c=config, r=metrics["retrieval"], p=probe,
-        vocab_size=len(WordTokenizer.load(folder / "text").vocab), alphas=probe["alphas"],
-        image_size=IMAGE_SIZE, patch_size=PATCH_SIZE, n_tokens=n_tokens, n_features=n_tokens * config["hidden_size"],
-        held_out_every=HELD_OUT_EVERY, chance_loss=math.log(metrics["training"]["config"]["batch_size"]),
+        t=metrics["training"], c=config, r=metrics["retrieval"], p=probe, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE,
+        vocab_size=len(WordTokenizer.load(folder / "text").vocab), n_tokens=n_tokens,
+        n_features=n_tokens * config["hidden_size"], alpha_min=min(probe["alphas"]), alpha_max=max(probe["alphas"]),
+        held_out_every=HELD_OUT_EVERY, chance_loss=math.log(config["batch_size"]),
         retrieval_rows="\n".join(retrieval_rows), probe_rows="\n".join(probe_rows), weak=", ".join(weak) or "none")
     (folder / "MODEL_CARD.md").write_text(card)
     return folder / "MODEL_CARD.md"

@@ -80,6 +80,24 @@ def test_bundled_model_card_is_written_from_its_metrics(tmp_path):
     metrics = json.loads((clip.TINY_CLIP_DIR / "metrics.json").read_text())
     assert f"| {metrics['retrieval']['draw_size']} px | {metrics['retrieval']['image_to_caption_top1']:.3f} |" in card
     assert f"| colour | 12 | {metrics['linear_probe']['colour']['pooled']:.3f} |" in card
+    position = metrics["linear_probe"]["position"]
+    assert (f"| position | 7 | {position['pooled']:.3f} | {position['mean_tokens']:.3f} | "
+            f"{position['all_tokens']:.3f} | {position['chance']:.3f} |") in card
+
+
+def test_linear_probe_reads_three_views_with_a_cross_validated_penalty():
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+    # Small matrices: on a CPU shared with other jobs, two BLAS threads mostly wait for each other.
+    with threadpool_limits(1):
+        result = tiny_clip.linear_probe(n_train=150, n_test=60, seed=3, progress=False)
+    assert (result["n_train"], result["n_test"], result["seed"]) == (150, 60, 3)
+    assert result["alphas"] == tiny_clip.PROBE_ALPHAS.tolist()
+    for attribute, values in synthetic.ATTRIBUTES.items():
+        row = result[attribute]
+        assert 1 / len(values) <= row["chance"] <= 1
+        assert all(0 <= row[view] <= 1 for view in tiny_clip.PROBE_VIEWS)
+        assert set(row["alpha"]) == set(tiny_clip.PROBE_VIEWS) and set(row["alpha"].values()) <= set(result["alphas"])
 
 
 def test_short_training_run_beats_chance_by_far(tmp_path):
