@@ -58,13 +58,13 @@ def _add_data_commands(sub) -> None:
     synth.add_argument("--preset", choices=["tiny", "small", "full"], default="tiny")
     synth.add_argument("--subjects", type=parse_subjects, default=None, help="e.g. 1-3 (default: all)")
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--out", type=Path, default=None, help="root folder (default: data/synthetic-<modality>-<preset>)")
+    synth.add_argument("--out", type=Path, default=None, help="root folder (default: <data dir>/synthetic-<modality>-<preset>; the data dir is $I2B_DATA_DIR or the clone's data/)")
     synth.set_defaults(func=_cmd_data_synth)
 
     dl = data.add_parser("download", help="download real THINGS data (needs the internet)")
     dl.add_argument("dataset", choices=["things-eeg2", "things-meg"])
     dl.add_argument("--subjects", type=parse_subjects, default=None, help="e.g. 1-3 (default: all)")
-    dl.add_argument("--out", type=Path, default=None, help="root folder (default: data/<dataset>)")
+    dl.add_argument("--out", type=Path, default=None, help="root folder (default: <data dir>/<dataset>)")
     dl.set_defaults(func=_cmd_data_download)
 
 
@@ -73,7 +73,7 @@ def _add_data_commands(sub) -> None:
 # TrainConfig field -> (type or choices, help). Unset options keep TrainConfig's defaults, shrunk by I2B_FAST=1;
 # the table is written out (not read from TrainConfig) so that `i2b --help` does not have to import torch.
 TRAIN_OPTIONS = {
-    "data_root": (str, "dataset root (default: data/synthetic-eeg-small)"),
+    "data_root": (str, "dataset root (default: <data dir>/synthetic-eeg-small)"),
     "modality": (["eeg", "meg"], "THINGS-EEG2 or THINGS-MEG layout"),
     "subject": (int, "subject number"),
     "encoder": (str, 'CLIP image encoder: "tiny", a hub id or a folder'),

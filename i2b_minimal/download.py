@@ -34,7 +34,7 @@ import zipfile
 from pathlib import Path
 
 from .data import SUBJECTS
-from .runtime import atomic_write
+from .runtime import atomic_write, data_dir
 
 LOCK_NAME = "i2b-download.lock.json"
 OSF_API = "https://api.osf.io/v2"
@@ -131,7 +131,7 @@ def registry(dataset: str, subjects=None) -> list[RemoteFile]:
 
 def download_dataset(dataset: str, root=None, subjects=None, *, files: list[RemoteFile] | None = None,
                      password: str | None = None, progress: bool = True, timeout: float = 10.0, retries: int = 3) -> Path:
-    """Fetch ``dataset`` ("things-eeg2" or "things-meg") into ``root`` (default ``data/<dataset>``).
+    """Fetch ``dataset`` ("things-eeg2" or "things-meg") into ``root`` (default ``runtime.data_dir()/<dataset>``).
 
     Files already in place are skipped, so an interrupted run continues where it
     stopped. ``files`` replaces the registry (tests point it at a local server).
@@ -141,7 +141,7 @@ def download_dataset(dataset: str, root=None, subjects=None, *, files: list[Remo
     """
     if dataset not in SUBJECTS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(SUBJECTS)}")
-    root = Path(root if root is not None else Path("data") / dataset).expanduser().resolve()
+    root = Path(root if root is not None else data_dir() / dataset).expanduser().resolve()
     files = registry(dataset, subjects) if files is None else files
     lock_path = root / LOCK_NAME
     lock = json.loads(lock_path.read_text()) if lock_path.is_file() else {}

@@ -8,7 +8,7 @@ classifier-free guidance (Ho & Salimans 2022). Around that step:
 
 * **Signals in model units.** DDPM assumes data of unit scale, so that x_T is
   close to N(0, I) (Ho et al. 2020 scale images to [-1, 1]). THINGS-EEG2 is
-  whitened, roughly unit variance; THINGS-MEG is in tesla (~1e-13). Both get the
+  whitened, roughly unit variance; THINGS-MEG is baseline z-scored per epoch. Both get the
   same treatment: each channel is standardised with the mean and standard
   deviation of the training targets (after averaging repetitions, when those are
   the targets). The statistics go into every checkpoint and the exported model,
@@ -56,7 +56,7 @@ SAME_ON_RESUME = ("modality", "subject", "encoder", "conditioning", "base_channe
 class TrainConfig:
     """Everything that defines a run. Saved in every checkpoint and beside the exported model."""
 
-    data_root: str = "data/synthetic-eeg-small"
+    data_root: str = dataclasses.field(default_factory=lambda: str(runtime.data_dir() / "synthetic-eeg-small"))
     modality: str = "eeg"  # "eeg" (THINGS-EEG2 layout) or "meg" (THINGS-MEG layout)
     subject: int = 1
     encoder: str = "tiny"  # clip.ImageEncoder: "tiny" (bundled), a hub id or a folder
@@ -74,7 +74,9 @@ class TrainConfig:
     cond_drop_prob: float = 0.1  # classifier-free guidance: probability that the image is replaced by the null
     num_train_timesteps: int = 1000
     beta_schedule: str = "linear"
-    prediction_type: str = "epsilon"
+    # v (Salimans & Ho 2022), not epsilon: with a linear schedule an epsilon network's error is multiplied by
+    # 1/sqrt(alpha_bar_T) ~ 160 when x_0 is recovered at the noisiest step, which short runs cannot afford.
+    prediction_type: str = "v_prediction"
     gradient_accumulation_steps: int = 1  # micro-batches per step, for big batches on small GPUs
     checkpoint_every: int = 250
     keep_checkpoints: int = 2
