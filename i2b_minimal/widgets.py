@@ -118,7 +118,9 @@ def precomputed_grid(plot_fn: Callable[..., object], settings: Sequence[dict], n
         fig.delaxes(ax)  # fewer settings than cells: leave no empty frames
     for ax, setting in zip(axes.ravel(), settings):
         plot_fn(ax=ax, **setting)
-        ax.set_title(", ".join(f"{name}={value}" for name, value in setting.items()), fontsize=9)
+        # :g keeps computed settings readable (0.1, not 0.09999999999999998).
+        ax.set_title(", ".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+                               for name, value in setting.items()), fontsize=9)
     if title:
         fig.suptitle(title)
     return fig
