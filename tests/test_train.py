@@ -5,6 +5,7 @@ synthetic EEG world, conditioned through a randomly initialised CLIP saved to a
 folder (the same loading path as a hub id; tiny, so that runs take seconds).
 """
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -44,6 +45,22 @@ def make_config(root, encoder, out, **changes) -> TrainConfig:
     settings = dict(data_root=str(root), encoder=str(encoder), base_channels=16, steps=8, batch_size=8, lr=1e-3,
                     warmup_steps=3, checkpoint_every=4, output_dir=str(out))
     return TrainConfig(**{**settings, **changes})
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run in-process training on one thread, as the subprocesses do (OMP_NUM_THREADS=1).
+
+    The CPU kernels then sum in the same order on both sides. With 2 threads the gradients round differently
+    (~1e-6 relative, ~1e-8 absolute), and AdamW's first step, lr g / (|g| + eps), makes that a 1% different step
+    where |g| is near eps = 1e-8: weights end up ~3e-5 apart, which would hide nothing but fail a 1e-5 check.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def weights(folder, name="model"):
@@ -159,9 +176,11 @@ def test_sigkill_loses_only_the_steps_after_the_last_checkpoint(tiny_eeg_root, c
 
     config = make_config(tiny_eeg_root, clip_dir, run, warmup_steps=2, lr_schedule="constant",
                          steps=at + 3, checkpoint_every=3)
-    resumed = train.train(config, resume=True, progress=False)
+    with one_thread():  # as the killed run had
+        resumed = train.train(config, resume=True, progress=False)
+        reference = train.train(dataclasses.replace(config, output_dir=str(tmp_path / "uninterrupted")),
+                                progress=False)
     assert resumed.start_step == at and resumed.losses[:at] == state["losses"]
-    reference = train.train(dataclasses.replace(config, output_dir=str(tmp_path / "uninterrupted")), progress=False)
     np.testing.assert_allclose(resumed.losses, reference.losses, rtol=1e-5)
     assert_same_weights(weights(resumed.model_dir), weights(reference.model_dir), atol=1e-5)
 
@@ -291,15 +310,8 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(tiny_eeg_roo
     assert two.returncode == 0, two.stderr[-3000:]
     config = make_config(tiny_eeg_root, clip_dir, tmp_path / "one", steps=4, warmup_steps=1, checkpoint_every=4,
                          trials="single", gradient_accumulation_steps=2)
-    # One thread, as each of the 2 processes has (OMP_NUM_THREADS=1): the CPU kernels then sum in the same order.
-    # With 2 threads the gradients round differently (~1e-6 relative, ~1e-8 absolute), and AdamW's first step,
-    # lr g / (|g| + eps), makes that a 1% different step where |g| is near eps = 1e-8: weights 3e-5 apart.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():  # as each of the 2 processes has
         one = train.train(config, progress=False)
-    finally:
-        torch.set_num_threads(threads)
 
     meta = json.loads((tmp_path / "two/model/meta.json").read_text())
     assert meta["training"]["processes"] == 2
