@@ -51,3 +51,8 @@ def as_number(answer) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
+
+
+def first_wrong_number(answers: dict, expected: dict) -> str | None:
+    """The name of the first answer that is not exactly its expected number (None when all are right)."""
+    return next((name for name, answer in answers.items() if as_number(answer) != expected[name]), None)

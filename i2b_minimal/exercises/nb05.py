@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import as_number, unanswered, verdict
+from . import first_wrong_number, unanswered, verdict
 
 
 def half_signal_step(beta_schedule: str, num_train_timesteps: int = 1000) -> int:
@@ -21,8 +21,8 @@ def check_half_signal_step(linear, cosine) -> bool:
     hint = ("x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps. Take NoiseSchedule(beta_schedule=...)"
             ".alphas_cumprod.sqrt(), compare it with 0.5 and find the first True: (... < 0.5).nonzero()[0]. "
             "Steps are counted from 0, as in the library.")
-    for name, answer in (("linear", linear), ("cosine", cosine)):
-        if as_number(answer) != expected[name]:
-            return verdict(False, "", f"check the {name} schedule. {hint}")
+    wrong = first_wrong_number({"linear": linear, "cosine": cosine}, expected)
+    if wrong:
+        return verdict(False, "", f"check the {wrong} schedule. {hint}")
     return verdict(True, f"linear: t = {expected['linear']}, cosine: t = {expected['cosine']}. The cosine schedule "
                    "keeps the signal longer, so fewer steps are wasted on nearly pure noise (Nichol & Dhariwal 2021).", "")

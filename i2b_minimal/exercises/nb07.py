@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import as_number, unanswered, verdict
+from . import as_number, first_wrong_number, unanswered, verdict
 
 
 def guided(eps_cond: float, eps_uncond: float, guidance_scale: float) -> float:
@@ -39,9 +39,9 @@ def check_network_evaluations(ddpm, ddim, guidance_scale: float = 3.0, num_infer
     hint = ("one pass per step, and two per step when guidance_scale != 1 (the conditional and the unconditional "
             "prediction; diffusion.guided_model_output). DDPM takes all 1000 training steps, DDIM only "
             "num_inference_steps.")
-    for name, answer in (("ddpm", ddpm), ("ddim", ddim)):
-        if as_number(answer) != expected[name]:
-            return verdict(False, "", f"check {name.upper()}: {hint}")
+    wrong = first_wrong_number({"ddpm": ddpm, "ddim": ddim}, expected)
+    if wrong:
+        return verdict(False, "", f"check {wrong.upper()}: {hint}")
     return verdict(True, f"DDPM {expected['ddpm']}, DDIM {expected['ddim']}: DDIM is "
                    f"{expected['ddpm'] // expected['ddim']}x cheaper, and guidance doubles the cost of both "
                    "(with guidance_scale = 1 only the conditional pass runs).", "")
