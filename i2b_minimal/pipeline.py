@@ -278,13 +278,10 @@ def quickstart_config(data_root, output_dir):
     """
     from . import train
 
-    # v-prediction (Salimans & Ho 2022): with epsilon-prediction, x_0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar)
-    # multiplies the network's error by ~150 at the noisiest steps (abar_999 = 4e-5 on the linear schedule), and a
-    # model trained for minutes samples signals ten times too large; v keeps x_0's error at the network's error.
+    # prediction_type keeps TrainConfig's default, v-prediction (why: see TrainConfig).
     config = train.TrainConfig(data_root=str(data_root), modality="eeg", subject=1, encoder="tiny",
                                conditioning="cross_attention", base_channels=32, steps=400, batch_size=64,
-                               lr=1e-3, warmup_steps=40, checkpoint_every=200, prediction_type="v_prediction",
-                               output_dir=str(output_dir), seed=0)
+                               lr=1e-3, warmup_steps=40, checkpoint_every=200, output_dir=str(output_dir), seed=0)
     if runtime.fast_mode():
         config = dataclasses.replace(config.fast_mode(), steps=40, checkpoint_every=40)
     return config
