@@ -227,11 +227,8 @@ def _restore_rng(tensors: dict[str, torch.Tensor], plain: dict) -> None:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()  # as download.py checks its files
 
 
 def fsync_path(path: Path) -> None:
