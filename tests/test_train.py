@@ -77,13 +77,16 @@ def assert_same_weights(a: dict, b: dict, atol=0.0):
 
 
 def test_ema_follows_the_reference_recursion():
+    torch.manual_seed(0)
     model = torch.nn.Linear(3, 2)
     ema = train.EMA(model, decay=0.9)
     expected = {k: v.clone() for k, v in model.state_dict().items()}
     for step in range(1, 30):
         with torch.no_grad():
             for p in model.parameters():
-                p.add_(torch.randn_like(p))
+                # Steps of 0.1 keep the weights near 1, where float32 rounding of lerp against the written-out
+                # recursion stays below 5e-7 (2000 seeds); unit steps let it reach 3e-6 and failed 8% of seeds.
+                p.add_(0.1 * torch.randn_like(p))
         ema.update(model, step)
         decay = min(0.9, (1 + step) / (10 + step))
         expected = {k: decay * expected[k] + (1 - decay) * v for k, v in model.state_dict().items()}
