@@ -1,4 +1,4 @@
-"""Where and how code runs: the device, the fast-mode switch, atomic file writes.
+"""The ground floor: where data lives, the fast-mode switch, atomic file writes.
 
 Small shared plumbing, kept in one place so that every module makes the same
 choice the same way.
@@ -33,32 +33,6 @@ def data_dir() -> Path:
         if (folder / "pyproject.toml").is_file() and (folder / "i2b_minimal").is_dir():
             return folder / "data"
     return here / "data"
-
-
-def best_device(prefer: str | None = None):
-    """CUDA, then Apple MPS, then CPU (DESIGN.md, "Device"). ``prefer`` overrides."""
-    import torch
-
-    if prefer:
-        return torch.device(prefer)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def autocast(device):
-    """bf16 autocast on a GPU; a no-op context on CPU and MPS.
-
-    bf16 keeps fp32's exponent range, so diffusion losses need no loss scaling.
-    """
-    import torch
-
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from i2b_minimal import clip
+from i2b_minimal import clip, features
 
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073])  # OpenAI CLIP's normalisation (Radford et al. 2021)
 STD = np.array([0.26862954, 0.26130258, 0.27577711])
@@ -198,7 +198,7 @@ def test_encode_dataset_caches_and_recomputes(random_clip, tmp_path, monkeypatch
         paths[-1].parent.mkdir(parents=True, exist_ok=True)
         random_image(i).save(paths[-1])
     encoder = clip.ImageEncoder(str(folder), device="cpu", progress=False)
-    tokens, pooled = clip.encode_dataset(encoder, paths, root / "features", progress=False)
+    tokens, pooled = features.encode_dataset(encoder, paths, root / "features", progress=False)
     direct_tokens, direct_pooled = encoder.encode(paths)
     torch.testing.assert_close(tokens, direct_tokens)
     torch.testing.assert_close(pooled, direct_pooled)
@@ -209,10 +209,10 @@ def test_encode_dataset_caches_and_recomputes(random_clip, tmp_path, monkeypatch
         raise AssertionError("the cache should have been read")
 
     monkeypatch.setattr(encoder, "encode", must_not_run)
-    cached_tokens, cached_pooled = clip.encode_dataset(encoder, paths, root / "features", progress=False)
+    cached_tokens, cached_pooled = features.encode_dataset(encoder, paths, root / "features", progress=False)
     assert torch.equal(cached_tokens, tokens) and torch.equal(cached_pooled, pooled)
     with pytest.raises(AssertionError, match="cache"):  # another image order is another cache entry
-        clip.encode_dataset(encoder, paths[::-1], root / "features", progress=False)
+        features.encode_dataset(encoder, paths[::-1], root / "features", progress=False)
 
     other_folder = tmp_path / "other-clip"
     save_random_clip(other_folder, seed=1)
@@ -221,6 +221,6 @@ def test_encode_dataset_caches_and_recomputes(random_clip, tmp_path, monkeypatch
     calls = []
     original = other.encode
     monkeypatch.setattr(other, "encode", lambda *a, **k: calls.append(1) or original(*a, **k))
-    other_tokens, _ = clip.encode_dataset(other, paths, root / "features", progress=False)
+    other_tokens, _ = features.encode_dataset(other, paths, root / "features", progress=False)
     assert calls == [1] and not torch.allclose(other_tokens, tokens)
     assert len(list((root / "features").iterdir())) == 2

@@ -50,12 +50,12 @@ def test_nb08_chance_levels_match_a_flat_prediction():
 
 
 def test_nb09_n1_channel_matches_mne(tiny_eeg_root, capsys):
-    from i2b_minimal import data, erp, viz
+    from i2b_minimal import data, erp, sensors
 
     bd = data.load_things_eeg2(tiny_eeg_root, subject=1, split="test")
     expected = nb09.n1_channel(bd.signals, bd.times, bd.ch_names)
     latency = erp.erp_peaks(bd.mean_over_repetitions(), bd.times)["N1"]["latency"]
-    evoked = viz.to_evoked(bd.signals.mean(axis=(0, 1)), bd.ch_names, bd.times)
+    evoked = sensors.to_evoked(bd.signals.mean(axis=(0, 1)), bd.ch_names, bd.times)
     assert evoked.get_peak(tmin=latency, tmax=latency, mode="neg")[0] == expected
 
     assert nb09.check_n1_channel(expected.lower(), bd.signals, bd.times, bd.ch_names)

@@ -22,7 +22,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from i2b_minimal import checkpoint, clip, data, diffusion, train
+from i2b_minimal import checkpoint, clip, data, diffusion, features, train
 from i2b_minimal.train import TrainConfig
 
 SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
@@ -111,7 +111,7 @@ def test_signals_are_standardised_per_channel_and_map_back(tiny_eeg_root, clip_d
     np.testing.assert_allclose(scaled.mean(axis=(0, 2)), 0, atol=1e-5)
     np.testing.assert_allclose(scaled.std(axis=(0, 2)), 1, atol=1e-4)
     np.testing.assert_allclose(train.to_data_units(scaled, prepared.info), brain.mean_over_repetitions(), atol=1e-4)
-    tokens, _ = clip.encode_dataset(clip.ImageEncoder(str(clip_dir), progress=False), brain.image_paths,
+    tokens, _ = features.encode_dataset(clip.ImageEncoder(str(clip_dir), progress=False), brain.image_paths,
                                     tiny_eeg_root / "features", progress=False)
     torch.testing.assert_close(prepared.dataset[5][0], tokens[5])  # cross-attention reads the token sequence
     assert prepared.info["cond_dim"] == 32 and prepared.info["n_channels"] == 17

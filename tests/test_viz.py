@@ -103,7 +103,7 @@ def test_bad_ch_type_is_rejected():
 def test_to_evoked_round_trips_data_times_and_info():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(17, 100))
-    evoked = viz.to_evoked(x, EEG, EEG_TIMES)
+    evoked = sensors.to_evoked(x, EEG, EEG_TIMES)
     assert isinstance(evoked, mne.EvokedArray)
     np.testing.assert_allclose(evoked.data / sensors.signal_scale(x, "eeg"), x)
     np.testing.assert_allclose(evoked.data, x * 1e-6)  # the documented EEG scale
@@ -112,7 +112,7 @@ def test_to_evoked_round_trips_data_times_and_info():
     reference = sensors.make_info(EEG)
     for ours, theirs in zip(evoked.info["chs"], reference["chs"]):
         np.testing.assert_array_equal(ours["loc"], theirs["loc"])
-    same = viz.to_evoked(torch.tensor(x, dtype=torch.float64), EEG, sfreq=100.0, tmin=-0.2, scale=2.0)
+    same = sensors.to_evoked(torch.tensor(x, dtype=torch.float64), EEG, sfreq=100.0, tmin=-0.2, scale=2.0)
     np.testing.assert_allclose(same.data, 2 * x)
     np.testing.assert_allclose(same.times, EEG_TIMES, atol=1e-9)
 
@@ -121,25 +121,25 @@ def test_to_epochs_round_trips_meg_with_metadata(meg_names):
     rng = np.random.default_rng(1)
     tesla = rng.normal(size=(3, 271, 281)) * 1e-13
     metadata = __import__("pandas").DataFrame({"concept": ["a", "b", "c"]})
-    epochs = viz.to_epochs(tesla, meg_names, MEG_TIMES, metadata=metadata)
+    epochs = sensors.to_epochs(tesla, meg_names, MEG_TIMES, metadata=metadata)
     assert isinstance(epochs, mne.EpochsArray) and len(epochs) == 3
     np.testing.assert_allclose(epochs.get_data(), tesla)  # tesla passes through unscaled
     np.testing.assert_allclose(epochs.times, MEG_TIMES, atol=1e-9)
     assert list(epochs.metadata["concept"]) == ["a", "b", "c"]
-    femto = viz.to_epochs(tesla * 1e15, meg_names, MEG_TIMES)  # fT are recognised and converted
+    femto = sensors.to_epochs(tesla * 1e15, meg_names, MEG_TIMES)  # fT are recognised and converted
     np.testing.assert_allclose(femto.get_data(), tesla)
 
 
 def test_export_rejects_bad_shapes_and_times():
     x = np.zeros((17, 100))
     with pytest.raises(ValueError, match="99 values"):
-        viz.to_evoked(x, EEG, EEG_TIMES[:99])
+        sensors.to_evoked(x, EEG, EEG_TIMES[:99])
     with pytest.raises(ValueError, match="evenly"):
-        viz.to_evoked(x, EEG, np.r_[EEG_TIMES[:50], EEG_TIMES[50:] + 0.003])
+        sensors.to_evoked(x, EEG, np.r_[EEG_TIMES[:50], EEG_TIMES[50:] + 0.003])
     with pytest.raises(ValueError, match="n_epochs"):
-        viz.to_epochs(x, EEG, EEG_TIMES)
+        sensors.to_epochs(x, EEG, EEG_TIMES)
     with pytest.raises(ValueError, match="sfreq"):
-        viz.to_evoked(x, EEG)
+        sensors.to_evoked(x, EEG)
 
 
 # --------------------------------------------------------------------------- figures
@@ -293,8 +293,3 @@ def test_precomputed_grid_has_one_axes_per_setting():
     assert [ax.get_title() for ax in fig.axes] == ["scale=0", "scale=1", "scale=2", "scale=0.3", "scale=5"]
     with pytest.raises(ValueError, match="empty"):
         widgets.precomputed_grid(lambda ax: None, [])
-
-
-def test_viz_reexports_the_contract_names():
-    for name in ("to_evoked", "to_epochs", "make_info", "time_slider", "interactive_figure", "precomputed_grid"):
-        assert callable(getattr(viz, name))

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .runtime import autocast
+from .hardware import autocast
 
 BETA_SCHEDULES = ("linear", "cosine")
 PREDICTION_TYPES = ("epsilon", "v_prediction")

@@ -20,8 +20,9 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from . import brain, pictures, things_format
-from .runtime import atomic_write, data_dir
+from . import brain, pictures
+from i2b_minimal.datasets import things_format
+from i2b_minimal.runtime import atomic_write, data_dir
 
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "shape": ("circle", "square", "triangle", "diamond", "star", "cross",

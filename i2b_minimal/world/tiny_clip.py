@@ -32,7 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import synthetic
-from .clip import TINY_CLIP_DIR, ImageEncoder, _image_processor_class
+from i2b_minimal.method.clip import TINY_CLIP_DIR, ImageEncoder, _image_processor_class
 
 IMAGE_SIZE = 64
 PATCH_SIZE = 8
@@ -300,7 +300,7 @@ def write_model_card(folder=TINY_CLIP_DIR) -> Path:
                   + f" | {probe[a]['chance']:.3f} |" for a, values in synthetic.ATTRIBUTES.items()]
     weak = [f"{a} ({probe[a]['pooled']:.3f} against {probe[a]['chance']:.3f})" for a in synthetic.ATTRIBUTES
             if probe[a]["pooled"] < 2 * probe[a]["chance"]]
-    template = (Path(__file__).parent / "assets" / "tiny_clip_card.md").read_text()
+    template = (Path(__file__).parents[1] / "assets" / "tiny_clip_card.md").read_text()
     n_tokens, config = (IMAGE_SIZE // PATCH_SIZE) ** 2 + 1, metrics["training"]["config"]
     card = template.format(
         t=metrics["training"], c=config, r=metrics["retrieval"], p=probe, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE,

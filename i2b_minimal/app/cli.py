@@ -33,8 +33,7 @@ def parse_subjects(text: str) -> list[int]:
 
 
 def _cmd_data_synth(args) -> int:
-    from . import synthetic
-
+    from i2b_minimal.world import synthetic
     root = synthetic.make_dataset(
         args.out, modality=args.modality, preset=args.preset, seed=args.seed, subjects=args.subjects
     )
@@ -43,8 +42,7 @@ def _cmd_data_synth(args) -> int:
 
 
 def _cmd_data_download(args) -> int:
-    from . import download
-
+    from i2b_minimal.datasets import download
     root = download.download_dataset(args.dataset, args.out, subjects=args.subjects)
     print(f"{args.dataset} is in {root}")
     return 0
@@ -104,8 +102,8 @@ TRAIN_OPTIONS = {
 def _cmd_train(args) -> int:
     import dataclasses
 
-    from . import runtime, train
-
+    from i2b_minimal import runtime
+    from i2b_minimal.training import train
     config = train.TrainConfig().fast_mode() if runtime.fast_mode() else train.TrainConfig()
     given = {name: getattr(args, name) for name in TRAIN_OPTIONS if getattr(args, name) is not None}
     result = train.train(dataclasses.replace(config, **given), resume=args.resume, overwrite=args.overwrite,
@@ -134,8 +132,7 @@ def _cmd_clip_train(args) -> int:
     import dataclasses
     import json
 
-    from . import tiny_clip
-
+    from i2b_minimal.world import tiny_clip
     given = {name: getattr(args, name) for name in ("steps", "seed", "batch_size") if getattr(args, name) is not None}
     config = dataclasses.replace(tiny_clip.TinyCLIPConfig(), **given)
     out = args.out or tiny_clip.TINY_CLIP_DIR
@@ -148,8 +145,7 @@ def _cmd_clip_train(args) -> int:
 def _cmd_clip_eval(args) -> int:
     import json
 
-    from . import tiny_clip
-
+    from i2b_minimal.world import tiny_clip
     model = args.model or tiny_clip.TINY_CLIP_DIR
     metrics = {"retrieval": tiny_clip.retrieval(model), "linear_probe": tiny_clip.linear_probe(model)}
     print(json.dumps(metrics, indent=2))
@@ -188,8 +184,8 @@ def _quiet_stdout(as_json: bool):
 def _cmd_sample(args) -> int:
     import numpy as np
 
-    from . import pipeline, runtime
-
+    from . import pipeline
+    from i2b_minimal import runtime
     signals = pipeline.generate(args.checkpoint, args.images, num_inference_steps=args.steps, sampler=args.sampler,
                                 guidance_scale=args.guidance_scale, samples_per_image=args.samples_per_image,
                                 seed=args.seed)
@@ -202,7 +198,6 @@ def _cmd_sample(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from . import pipeline
-
     with _quiet_stdout(args.json):
         result = pipeline.evaluate(args.checkpoint, args.data_root, subject=args.subject,
                                    samples_per_image=args.samples_per_image, num_inference_steps=args.steps,
@@ -212,14 +207,12 @@ def _cmd_evaluate(args) -> int:
         _print_json(result)
     else:
         from . import report
-
         print(report.markdown(result))
     return 0
 
 
 def _cmd_quickstart(args) -> int:
     from . import pipeline
-
     with _quiet_stdout(args.json):
         result = pipeline.quickstart(args.out, args.data_root, steps=args.steps)
     if args.json:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .runtime import atomic_write
+from i2b_minimal.runtime import atomic_write
 
 # Fixed so that the same seed gives byte-identical files.
 MEAS_DATE = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)

@@ -14,7 +14,7 @@ def n1_channel(signals, times, ch_names) -> str:
     ``erp.erp_peaks(...)["N1"]["latency"]``: the minimum of the mean over channels
     inside the N1 window.
     """
-    from ..erp import erp_peaks
+    from i2b_minimal.evaluation.erp import erp_peaks
 
     average = np.asarray(signals, dtype=np.float64)
     average = average.reshape(-1, *average.shape[-2:]).mean(axis=0)

@@ -12,7 +12,7 @@ def vit_tokens(image_size: int, patch_size: int) -> int:
 
 def check_token_count(tiny, vit_large) -> bool:
     """Tokens per image of the bundled tiny CLIP, and of openai/clip-vit-large-patch14 (224 px, 14 px patches)."""
-    from ..tiny_clip import IMAGE_SIZE, PATCH_SIZE
+    from i2b_minimal.world.tiny_clip import IMAGE_SIZE, PATCH_SIZE
 
     if unanswered(tiny, vit_large):
         return False

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import sensors
-from .data import EEG_CHANNELS  # the 17 THINGS-EEG2 electrodes, in the published order
+from i2b_minimal.datasets import sensors
+from i2b_minimal.datasets.loaders import EEG_CHANNELS  # the 17 THINGS-EEG2 electrodes, in the published order
 
 EEG_REFERENCE = "Fz"  # a frontal reference keeps the posterior P1 positive, as in recordings
 EEG_TIMES = np.arange(100) / 100.0 - 0.2  # THINGS-EEG2: 100 Hz, -0.2 to 0.79 s

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .runtime import atomic_path, atomic_write
+from i2b_minimal.runtime import atomic_path, atomic_write
 
 SCORES = (("mse", "MSE"), ("pcc", "PCC (paper)"), ("corr_across_images", "corr. across images"),
           ("identification_2way", "2-way id."), ("identification_top1", "top-1 id."),
@@ -37,8 +37,7 @@ def write_figures(out, signals: dict, losses=None) -> list[Path]:
     matplotlib.use("Agg", force=False)  # a report needs no window; keeps working on a headless machine
     import matplotlib.pyplot as plt
 
-    from . import metrics, viz
-
+    from i2b_minimal.evaluation import metrics, viz
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     real, generated, times = signals["real"], signals["generated"], np.asarray(signals["times"])

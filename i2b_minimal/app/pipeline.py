@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, export, runtime
-
-BUNDLED_MODEL = Path(__file__).parent / "assets" / "eeg-small-cross-attention"
+from i2b_minimal.training import checkpoint, export
+from i2b_minimal import runtime
+BUNDLED_MODEL = Path(__file__).parents[1] / "assets" / "eeg-small-cross-attention"
 SAMPLERS = ("ddim", "ddpm")
 
 
@@ -66,8 +66,7 @@ class TrainedModel:
         """
         from tqdm.auto import tqdm
 
-        from . import diffusion
-
+        from i2b_minimal.method import diffusion
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, not {sampler!r}")
         if samples_per_image < 1 or n_images < 1:
@@ -97,8 +96,7 @@ class TrainedModel:
 
 def resolve_model(source) -> Path:
     """``"bundled"``, an exported model folder, or a training run folder (whose ``model/`` is used)."""
-    from . import train
-
+    from i2b_minimal.training import train
     path = BUNDLED_MODEL if str(source) == "bundled" else Path(source).expanduser()
     if (path / train.MODEL_DIR / export.META_FILE).is_file():
         return path / train.MODEL_DIR
@@ -111,8 +109,7 @@ def resolve_model(source) -> Path:
 def load_model(source="bundled", data=None, conditioning: str | None = None, device=None,
                progress: bool = True) -> TrainedModel:
     """Load a trained model and its CLIP encoder; refuse one made for other ``data`` or another ``conditioning``."""
-    from . import clip
-
+    from i2b_minimal.method import clip
     path = resolve_model(source)
     network, schedule, meta = export.load_trained(path, data=data, conditioning=conditioning, device=device)
     encoder = None
@@ -131,8 +128,7 @@ def generate(model="bundled", images=(), num_inference_steps: int = 50, sampler:
     ``model`` is "bundled", an exported model folder, a training run folder,
     or an already loaded :class:`TrainedModel`.
     """
-    from . import clip
-
+    from i2b_minimal.method import clip
     images = list(images) if not isinstance(images, (str, Path)) else [images]
     if not images:
         raise ValueError("no images given; pass image files (or PIL images) to generate signals for")
@@ -172,8 +168,10 @@ def evaluate(model="bundled", data_root=None, subject: int | None = None, sample
     a perfect model would get). Every score dict holds ``metrics.evaluate``'s
     keys. With ``return_signals`` also a dict of the arrays behind them.
     """
-    from . import clip, data, metrics
-
+    from i2b_minimal.method import clip
+    from i2b_minimal.datasets import loaders as data
+    from i2b_minimal.datasets import features as feature_cache
+    from i2b_minimal.evaluation import metrics
     began = time.perf_counter()
     path = model.path if isinstance(model, TrainedModel) else resolve_model(model)
     meta = model.meta if isinstance(model, TrainedModel) else _read_meta(path)
@@ -192,7 +190,7 @@ def evaluate(model="bundled", data_root=None, subject: int | None = None, sample
     timings = {}
     cond, encoder = None, trained.encoder
     if encoder is not None:
-        cond = trained.condition(*clip.encode_dataset(encoder, test.image_paths, root / "features", progress=progress))
+        cond = trained.condition(*feature_cache.encode_dataset(encoder, test.image_paths, root / "features", progress=progress))
     start = time.perf_counter()
     samples = trained.sample(cond, test.n_images, num_inference_steps, sampler, guidance_scale, samples_per_image,
                              seed, batch_size, progress)
@@ -212,17 +210,16 @@ def evaluate(model="bundled", data_root=None, subject: int | None = None, sample
         start = time.perf_counter()
         encoder = encoder or clip.ImageEncoder(ridge_encoder, device=device, progress=progress)
         training = data.load(test.dataset, root, subject=subject, split="train")
-        _, train_pooled = clip.encode_dataset(encoder, training.image_paths, root / "features", progress=progress)
-        _, test_pooled = clip.encode_dataset(encoder, test.image_paths, root / "features", progress=progress)
-        from .baselines import RidgeEncoder
+        _, train_pooled = feature_cache.encode_dataset(encoder, training.image_paths, root / "features", progress=progress)
+        _, test_pooled = feature_cache.encode_dataset(encoder, test.image_paths, root / "features", progress=progress)
+        from i2b_minimal.evaluation.baselines import RidgeEncoder
 
         linear = RidgeEncoder().fit(train_pooled, training.mean_over_repetitions())
         signals["ridge"] = linear.predict(test_pooled)
         result["ridge"] = {**score(signals["ridge"]), "alpha": linear.alpha_}
         timings["ridge"] = round(time.perf_counter() - start, 2)
     if (root / "ground_truth").is_dir():
-        from . import synthetic
-
+        from i2b_minimal.world import synthetic
         truth = synthetic.load_ground_truth(root, subject, test.image_paths)
         result["true_noise_ceiling"] = metrics.post_stimulus_mean(metrics.true_noise_ceiling(truth, test.signals),
                                                                   test.times)
@@ -276,7 +273,7 @@ def quickstart_config(data_root, output_dir):
     This is the recipe ``benchmarks/quality.py`` gives every conditioning mode (its cross-attention row is
     what a quickstart scores); the bundled model is the same recipe trained for 1600 steps.
     """
-    from . import train
+    from i2b_minimal.training import train
 
     # prediction_type keeps TrainConfig's default, v-prediction (why: see TrainConfig).
     config = train.TrainConfig(data_root=str(data_root), modality="eeg", subject=1, encoder="tiny",
@@ -297,8 +294,9 @@ def quickstart(out="reports/quickstart", data_root=None, steps: int | None = Non
     test images with DDIM, scores them against ridge and the noise ceiling and
     writes ``out/metrics.json``, ``out/README.md`` and the figures (``report.py``).
     """
-    from . import report, synthetic, train
-
+    from . import report
+    from i2b_minimal.world import synthetic
+    from i2b_minimal.training import train
     began = time.perf_counter()
     fast = runtime.fast_mode()
     preset = "tiny" if fast else "small"

@@ -33,8 +33,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from .data import SUBJECTS
-from .runtime import atomic_write, data_dir
+from .loaders import SUBJECTS
+from i2b_minimal.runtime import atomic_write, data_dir
 
 LOCK_NAME = "i2b-download.lock.json"
 OSF_API = "https://api.osf.io/v2"

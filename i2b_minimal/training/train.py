@@ -42,7 +42,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, diffusion, export, runtime
+from . import checkpoint, export
+from i2b_minimal.method import diffusion
+from i2b_minimal import runtime
+from i2b_minimal.method.hardware import autocast, best_device
 from .export import load_trained, to_data_units  # noqa: F401 -- read back what train() writes
 
 MODEL_DIR = "model"  # <output_dir>/model: the exported EMA model (export.py)
@@ -146,7 +149,9 @@ class TrainingData:
 
 def prepare_data(config: TrainConfig, progress: bool = True, accelerator=None) -> TrainingData:
     """Load the training split, encode its images (cached beside the data), standardise each channel."""
-    from . import clip, data
+    from i2b_minimal.method import clip
+    from i2b_minimal.datasets import loaders as data
+    from i2b_minimal.datasets import features as feature_cache
 
     brain = data.load(config.modality, config.data_root, subject=config.subject, split="train")
     features, encoder_info = None, None
@@ -154,7 +159,7 @@ def prepare_data(config: TrainConfig, progress: bool = True, accelerator=None) -
         encoder = clip.ImageEncoder(config.encoder, progress=progress)
         with accelerator.main_process_first() if accelerator else contextlib.nullcontext():
             # One process encodes and writes the cache; the others wait, then read it.
-            tokens, pooled = clip.encode_dataset(encoder, brain.image_paths, Path(config.data_root) / "features",
+            tokens, pooled = feature_cache.encode_dataset(encoder, brain.image_paths, Path(config.data_root) / "features",
                                                  progress=progress)
         features = tokens if config.conditioning == "cross_attention" else pooled
         encoder_info = {"name": encoder.name, "fingerprint": encoder.fingerprint, "token_dim": encoder.token_dim,
@@ -204,9 +209,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, st
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
 
-    from . import unet
-
-    accelerator = Accelerator(cpu=runtime.best_device(config.device).type == "cpu")
+    from i2b_minimal.method import unet
+    accelerator = Accelerator(cpu=best_device(config.device).type == "cpu")
     main, device, processes = accelerator.is_main_process, accelerator.device, accelerator.num_processes
     micro_batches = config.gradient_accumulation_steps
     if config.batch_size % (processes * micro_batches):
@@ -262,7 +266,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, st
             generator = torch.Generator(device).manual_seed(_seed(config.seed, step, k))
             # Gradients are averaged across processes once, after the last micro-batch.
             with accelerator.no_sync(ddp_model) if micro < micro_batches - 1 else contextlib.nullcontext():
-                with runtime.autocast(device):
+                with autocast(device):
                     loss = diffusion.training_loss(loss_model, schedule, x0[rows].to(device),
                                                    None if cond is None else cond[rows].to(device),
                                                    cond_drop_prob=config.cond_drop_prob, generator=generator)

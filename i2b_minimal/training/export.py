@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint, runtime
-
+from . import checkpoint
+from i2b_minimal.method.hardware import best_device
 META_FILE = "meta.json"
 
 def export_model(model: torch.nn.Module, folder: str | os.PathLike, meta: dict) -> Path:
@@ -56,8 +56,7 @@ def load_trained(path: str | os.PathLike, data=None, encoder=None, conditioning:
     ``conditioning`` you mean to use it with, and a model made for something
     else is refused with a message saying what differs.
     """
-    from . import diffusion, unet
-
+    from i2b_minimal.method import diffusion, unet
     path = Path(path)
     meta_file, weights = path / META_FILE, path / "model.safetensors"
     if not meta_file.is_file():
@@ -79,7 +78,7 @@ def load_trained(path: str | os.PathLike, data=None, encoder=None, conditioning:
     except Exception as error:  # safetensors and the hub mixin raise many kinds; the file is what matters
         raise ValueError(f"{weights} could not be loaded as a UNet1D ({error})") from error
     schedule = diffusion.NoiseSchedule(**meta["schedule"])
-    return model.to(runtime.best_device(device)).eval(), schedule, meta
+    return model.to(best_device(device)).eval(), schedule, meta
 
 
 def describe(data=None, encoder=None, conditioning: str | None = None) -> dict:

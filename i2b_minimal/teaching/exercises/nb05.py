@@ -7,7 +7,7 @@ from . import first_wrong_number, unanswered, verdict
 
 def half_signal_step(beta_schedule: str, num_train_timesteps: int = 1000) -> int:
     """The first step t (counted from 0) with sqrt(alpha_bar_t) < 0.5, i.e. alpha_bar_t < 0.25."""
-    from ..diffusion import NoiseSchedule
+    from i2b_minimal.method.diffusion import NoiseSchedule
 
     alphas_cumprod = NoiseSchedule(num_train_timesteps, beta_schedule).alphas_cumprod
     return int((alphas_cumprod.sqrt() < 0.5).nonzero()[0])

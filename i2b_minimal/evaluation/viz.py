@@ -6,9 +6,6 @@ the 271 THINGS-MEG sensors); the rest is plain matplotlib. Every plotting functi
 returns a matplotlib Figure, so the same call works in a notebook, a script and the
 static book. Inputs are numpy arrays or torch tensors; (n, C, T) inputs are averaged
 over their leading axes wherever one (C, T) picture is drawn.
-
-For convenience this module also re-exports ``make_info``, ``to_evoked`` and
-``to_epochs`` (from ``sensors``) and the ipywidgets helpers (from ``widgets``).
 """
 
 from __future__ import annotations
@@ -21,16 +18,11 @@ import mne
 import numpy as np
 
 from .erp import ERP_WINDOWS
-from .sensors import as_numpy, make_info, signal_scale, to_epochs, to_evoked, topomap_sphere
-from .widgets import (conditioning_buttons, guidance_slider, interactive_figure, precomputed_grid, steps_slider,
-                      subject_slider, time_slider)
+from i2b_minimal.datasets.sensors import as_numpy, make_info, topomap_sphere
 
 __all__ = [
     "COMPONENTS", "plot_topomap", "plot_topomaps", "compare_topomaps", "plot_subject_grid", "plot_erp",
     "plot_butterfly", "plot_trajectory", "plot_attention",
-    "make_info", "signal_scale", "to_evoked", "to_epochs",  # from sensors
-    "time_slider", "guidance_slider", "steps_slider", "subject_slider", "conditioning_buttons",
-    "interactive_figure", "precomputed_grid",  # from widgets
 ]
 
 # The P1/N1/P2 windows are defined once, in erp.py, so that figures mark exactly

@@ -1,0 +1,1 @@
+"""Scores and figures: encoding metrics and noise ceilings, the ridge baseline, ERPs, MNE topographies."""

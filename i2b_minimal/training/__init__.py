@@ -1,0 +1,1 @@
+"""The robust trainer (resume, many processes, checkpoints, EMA) around ``method.loop``'s step, and export."""
