@@ -33,7 +33,8 @@ from .hardware import autocast, best_device
 from .pretrained import TINY_CLIP_DIR, from_pretrained, resolve_source  # noqa: F401 -- TINY_CLIP_DIR: public
 
 
-def _image_processor_class():
+def image_processor_class():
+    """CLIP's image preprocessing class, in its PIL form (the project installs no torchvision)."""
     try:  # transformers >= 5 names the PIL backend explicitly; its default backend needs torchvision.
         from transformers import CLIPImageProcessorPil
 
@@ -86,7 +87,7 @@ class ImageEncoder:
         self.batch_size = batch_size
         self.progress = progress
         hub = {} if cache_dir is None else {"cache_dir": str(cache_dir)}  # the hub cache to use (default: HF_HOME's)
-        self.processor = from_pretrained(_image_processor_class(), source, local, **hub)
+        self.processor = from_pretrained(image_processor_class(), source, local, **hub)
         # Hub CLIP checkpoints hold both towers; the text tower's weights are expected leftovers,
         # so the load report is silenced and missing vision weights are checked here instead.
         verbosity, bars = transformers.logging.get_verbosity(), transformers.logging.is_progress_bar_enabled()
