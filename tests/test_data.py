@@ -1,7 +1,7 @@
 """Loaders: hand-written files in the published formats, the synthetic world, and every bad input.
 
 The hand-written fixtures are built here with numpy and MNE directly, in the
-formats DESIGN.md gives, so they prove that the loaders read the real formats
+formats data/README.md draws, so they prove that the loaders read the real formats
 independently of our own synthetic writer. Signal values encode the row they
 came from, so the tests can check row order and repetition grouping exactly.
 """
@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from i2b_minimal import data
+from i2b_minimal import data, things_format
+from i2b_minimal.datasets import arrays
 
 EEG_TIMES = -0.2 + np.arange(100) / 100.0
 TRAIN_CONCEPTS = {"00002_zebra": ["zebra_02b.jpg", "zebra_01b.jpg"], "00001_aardvark": ["aardvark_01b.jpg", "aardvark_10s.jpg"]}
@@ -222,6 +223,33 @@ def test_synthetic_meg_round_trip(tiny_meg_root):
     # An independent reference: the epochs of the first test image, found by its file name.
     rows = np.flatnonzero((table.trial_type == "test") & (table.image_path.str.split("/").str[-1] == test.image_paths[0].name))
     np.testing.assert_allclose(test.signals[0], epochs.get_data(item=rows).astype(np.float32))
+
+
+def test_things_format_names_the_files_of_the_hand_written_trees(eeg_root, meg_root, tmp_path):
+    # The fixtures above are written from the published layout, not from things_format: its paths must be theirs.
+    assert things_format.eeg2_data_path(eeg_root, 1, "train").is_file()
+    assert things_format.eeg2_data_path(eeg_root, 1, "test") == eeg_root / "preprocessed_data/sub-01/preprocessed_eeg_test.npy"
+    assert (eeg_root / things_format.eeg2_image_folder("test") / "00002_yak" / "yak_06s.jpg").is_file()
+    root, _ = meg_root
+    assert all(path.is_file() for path in things_format.meg_paths(root, 1))
+    assert (things_format.detect_dataset(eeg_root), things_format.detect_dataset(root)) == ("things-eeg2", "things-meg")
+    assert things_format.detect_dataset(tmp_path / "neither") is None
+
+
+def test_sampling_rate_and_float_arrays_check_what_they_are_given():
+    assert arrays.sampling_rate(EEG_TIMES) == 100.0
+    with pytest.raises(ValueError, match="evenly spaced"):
+        arrays.sampling_rate(np.r_[EEG_TIMES[:50], EEG_TIMES[50:] + 0.003])
+    with pytest.raises(ValueError, match="at least two"):
+        arrays.sampling_rate(EEG_TIMES[:1])
+    half = torch.tensor([[0.5, -2.0], [3.0, 0.25]], dtype=torch.bfloat16)  # exact in bf16
+    converted = arrays.as_float_array(half, "half")
+    assert converted.dtype == np.float64 and converted.tolist() == [[0.5, -2.0], [3.0, 0.25]]
+    assert arrays.as_float_array(np.ones(3, np.float32), "x").dtype == np.float32  # no needless copy to float64
+    with pytest.raises(ValueError, match=r"signals contains 1 NaN or infinite values \(first at index \(1, 0\)\)"):
+        arrays.as_float_array(np.array([[0.0], [np.inf]]), "signals")
+    with pytest.raises(ValueError, match=r"signals must have shape \(C, T\)"):
+        arrays.as_float_array(np.zeros(3), "signals", ("C", "T"))
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -139,7 +139,7 @@ def _erp(latencies=(0.10, 0.17, 0.25), amplitudes=(2.0, -3.0, 2.5)):
 
 
 def test_erp_peaks_finds_planted_components():
-    peaks = metrics.erp_peaks(_erp(), TIMES)
+    peaks = erp.erp_peaks(_erp(), TIMES)
     assert peaks["P1"]["latency"] == pytest.approx(0.10)
     assert peaks["N1"]["latency"] == pytest.approx(0.17)
     assert peaks["P2"]["latency"] == pytest.approx(0.25)
@@ -147,29 +147,29 @@ def test_erp_peaks_finds_planted_components():
     # GFP: put the N1 with opposite sign on one channel, so the channel mean shrinks but GFP peaks there.
     signals = _erp()
     signals[:, 0] *= -1
-    assert metrics.erp_peaks(signals, TIMES, reduce="gfp")["N1"]["latency"] == pytest.approx(0.17)
+    assert erp.erp_peaks(signals, TIMES, reduce="gfp")["N1"]["latency"] == pytest.approx(0.17)
 
 
 def test_erp_latency_error_measures_the_shift():
     target = _erp()
     pred = _erp(latencies=(0.12, 0.17, 0.22))
-    assert metrics.erp_latency_error(target, target, TIMES) == 0.0
-    assert metrics.erp_latency_error(pred, target, TIMES) == pytest.approx((0.02 + 0.0 + 0.03) / 3)
+    assert erp.erp_latency_error(target, target, TIMES) == 0.0
+    assert erp.erp_latency_error(pred, target, TIMES) == pytest.approx((0.02 + 0.0 + 0.03) / 3)
 
 
 def test_erp_window_outside_epoch_is_a_clear_error():
     with pytest.raises(ValueError, match="P3"):
-        metrics.erp_peaks(_erp(), TIMES, windows={"P3": (1.0, 1.2)})
+        erp.erp_peaks(_erp(), TIMES, windows={"P3": (1.0, 1.2)})
 
 
 def test_psd_distance(rng):
     target = rng.normal(size=(10, 2, 100))
-    assert metrics.psd_distance(target, target, SFREQ) == 0.0
+    assert erp.psd_distance(target, target, SFREQ) == 0.0
     # Ten times the amplitude is 100 times the power: exactly two decades at every frequency.
-    assert metrics.psd_distance(10 * target, target, SFREQ) == pytest.approx(2.0)
+    assert erp.psd_distance(10 * target, target, SFREQ) == pytest.approx(2.0)
     smooth = np.cumsum(target, axis=-1)  # red (1/f^2) noise: a different spectral shape
     smooth /= smooth.std()
-    assert metrics.psd_distance(smooth, target, SFREQ) > 0.3
+    assert erp.psd_distance(smooth, target, SFREQ) > 0.3
 
 
 def test_evaluate_perfect_prediction(rng):
@@ -206,8 +206,9 @@ def test_evaluate_accepts_torch_tensors(rng):
         (lambda x: metrics.correlation_across_images(x, np.where(x > 2, np.nan, x)), "NaN"),
         (lambda x: metrics.noise_ceiling(x[:, None]), "n_reps=1"),
         (lambda x: metrics.evaluate(x, x, TIMES[:-1], SFREQ), "times has 99 values"),
-        (lambda x: metrics.psd_distance(x, x[:, :, :50], SFREQ), "same shape"),
+        (lambda x: erp.psd_distance(x, x[:, :, :50], SFREQ), "same shape"),
         (lambda x: erp.erp_peaks(x, TIMES[::-1]), "increasing"),
+        (lambda x: metrics.evaluate(x, x, TIMES[::-1], SFREQ), "increasing"),  # the same check of times as erp
     ],
 )
 def test_bad_input_is_a_clear_error(rng, call, message):

@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from i2b_minimal import sensors, viz, widgets  # noqa: E402
+from i2b_minimal import erp, sensors, viz, widgets  # noqa: E402
 
 # THINGS-EEG2 channel order (Gifford et al. 2022), written out here rather than imported from data.py.
 EEG = "Pz P3 P7 O1 Oz O2 P4 P8 P1 P5 PO7 PO3 POz PO4 PO8 P6 P2".split()
@@ -205,7 +205,7 @@ def test_erp_lines_are_the_roi_mean_and_components_are_marked():
     roi = [EEG.index(c) for c in ("O1", "Oz", "O2")]
     np.testing.assert_allclose(ax.lines[0].get_ydata(), real[:, roi].mean(axis=(0, 1)))
     np.testing.assert_allclose(ax.lines[1].get_ydata(), generated[:, roi].mean(axis=(0, 1)))
-    assert {t.get_text() for t in ax.texts} == set(viz.COMPONENTS)
+    assert {t.get_text() for t in ax.texts} == set(erp.ERP_WINDOWS)
     with pytest.raises(ValueError, match="Cz"):
         viz.plot_erp(real, None, EEG_TIMES, EEG, channels=["Cz"])
 

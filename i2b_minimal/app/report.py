@@ -37,12 +37,12 @@ def write_figures(out, signals: dict, losses=None) -> list[Path]:
     matplotlib.use("Agg", force=False)  # a report needs no window; keeps working on a headless machine
     import matplotlib.pyplot as plt
 
-    from i2b_minimal.evaluation import metrics, viz
+    from i2b_minimal.evaluation import erp, viz
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     real, generated, times = signals["real"], signals["generated"], np.asarray(signals["times"])
     reduce = "mean" if signals["ch_type"] == "eeg" else "gfp"
-    peaks = metrics.erp_peaks(real, times, reduce=reduce)
+    peaks = erp.erp_peaks(real, times, reduce=reduce)
     latencies = (peaks["P1"]["latency"], peaks["N1"]["latency"])
     figures = {
         "erp.png": viz.plot_erp(real, generated, times, signals["ch_names"],

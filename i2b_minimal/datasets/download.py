@@ -5,8 +5,8 @@ checksum comes from is written beside it). Every file is streamed to
 ``<name>.part``, resumed with an HTTP ``Range`` request when a transfer breaks
 off (or restarted when the server ignores ranges), checked against its size and
 SHA-256, and only then renamed into place, so a half-written file never looks
-finished. Archives are extracted after the check into the tree DESIGN.md
-describes, and then deleted.
+finished. Archives are extracted after the check into the trees that
+``data/README.md`` draws (``things_format.py`` names every folder), and then deleted.
 
 Checksums. OSF publishes a SHA-256 for every stored file in its JSON API, so the
 OSF entries ask the API for it at download time. OpenNeuro's git-annex keys
@@ -33,8 +33,10 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from .loaders import SUBJECTS
 from i2b_minimal.runtime import atomic_write, data_dir
+
+from . import things_format
+from .loaders import SUBJECTS
 
 LOCK_NAME = "i2b-download.lock.json"
 OSF_API = "https://api.osf.io/v2"
@@ -109,23 +111,24 @@ def registry(dataset: str, subjects=None) -> list[RemoteFile]:
     if dataset == "things-eeg2":
         # OSF project 3jk45 (Gifford et al. 2022): preprocessed EEG in component anp5v, one zip per
         # subject; images in component y63gw, files 3v527 (training) and znu7b (test).
-        files = [RemoteFile(f"preprocessed_data/sub-{n:02d}.zip",
+        files = [RemoteFile(f"{things_format.eeg2_subject_folder(n)}.zip",
                             osf_api=f"{OSF_API}/nodes/anp5v/files/osfstorage/?filter%5Bname%5D=sub-{n:02d}.zip",
-                            extract_to=f"preprocessed_data/sub-{n:02d}") for n in subjects]
-        for guid, word in (("3v527", "training"), ("znu7b", "test")):
-            files.append(RemoteFile(f"image_set/{word}_images.zip", url=f"https://osf.io/download/{guid}/",
-                                    osf_api=f"{OSF_API}/files/{guid}/", extract_to=f"image_set/{word}_images"))
+                            extract_to=things_format.eeg2_subject_folder(n)) for n in subjects]
+        for guid, split in (("3v527", "train"), ("znu7b", "test")):
+            folder = things_format.eeg2_image_folder(split)
+            files.append(RemoteFile(f"{folder}.zip", url=f"https://osf.io/download/{guid}/",
+                                    osf_api=f"{OSF_API}/files/{guid}/", extract_to=folder))
         return files
     files = []
     for n in subjects:
-        for path in [f"derivatives/preprocessed/preprocessed_P{n}-epo{part}.fif" for part in ("", "-1", "-2", "-3")] + [
-                f"sourcedata/sample_attributes_P{n}.csv"]:
+        parts = [things_format.meg_epochs_file(n, part) for part in ("", "-1", "-2", "-3")]  # MNE's split files
+        for path in parts + [things_format.meg_attributes_file(n)]:
             sha256, size = _MEG_ANNEX.get(path, (None, None))
             files.append(RemoteFile(path, url=f"{OPENNEURO_S3}/{path}?versionId={_MEG_VERSIONS[path]}", sha256=sha256, size=size))
     # The THINGS image database (Hebart et al. 2019), OSF project jum2f, file rdxy2: a zip of
     # object_images/<concept>/<image>.jpg, encrypted with a password that its licence text gives.
     files.append(RemoteFile("images_THINGS.zip", url="https://osf.io/download/rdxy2/", osf_api=f"{OSF_API}/files/rdxy2/",
-                            extract_to="images_meg", inner="object_images", encrypted=True))
+                            extract_to=things_format.MEG_IMAGE_FOLDER, inner="object_images", encrypted=True))
     return files
 
 

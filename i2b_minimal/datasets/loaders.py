@@ -2,9 +2,9 @@
 
 Both datasets end up as a :class:`BrainData`: ``signals`` of shape
 (n_images, n_repetitions, n_channels, n_times), one image path and one concept
-per row. The on-disk formats are the published ones (DESIGN.md, "On-disk
-formats"), so the synthetic world of ``synthetic.py`` and the real downloads load
-through exactly the same lines.
+per row. The on-disk formats are the published ones (``data/README.md`` draws
+them; ``things_format.py`` owns every path), so the synthetic world of
+``world/synthetic.py`` and the real downloads load through exactly the same lines.
 
 - THINGS-EEG2 (Gifford et al. 2022): a pickled dict per subject and split; rows
   follow the sorted concept folders, then the sorted images inside each.
@@ -31,6 +31,9 @@ import re
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+
+from . import things_format
+from .arrays import sampling_rate
 
 EEG_CHANNELS = ("Pz", "P3", "P7", "O1", "Oz", "O2", "P4", "P8", "P1",
                 "P5", "PO7", "PO3", "POz", "PO4", "PO8", "P6", "P2")
@@ -95,8 +98,7 @@ def load_things_eeg2(root, subject: int = 1, split: str = "train") -> BrainData:
     """THINGS-EEG2 (Gifford et al. 2022) for one subject: (16540, 4, 17, 100) train, (200, 80, 17, 100) test."""
     split = _normalise_split(split)
     root = _check_root(root, "things-eeg2", subject)
-    word = "training" if split == "train" else "test"
-    path = root / "preprocessed_data" / f"sub-{subject:02d}" / f"preprocessed_eeg_{word}.npy"
+    path = things_format.eeg2_data_path(root, subject, split)
     _require(path, "things-eeg2", root)
     try:
         record = np.load(path, allow_pickle=True)  # the published format is a pickled dict
@@ -109,16 +111,17 @@ def load_things_eeg2(root, subject: int = 1, split: str = "train") -> BrainData:
     signals = np.asarray(record["preprocessed_eeg_data"])
     ch_names = [str(name) for name in record["ch_names"]]
     times = np.asarray(record["times"], dtype=np.float64)
-    image_paths = _list_images(root / "image_set" / f"{word}_images", root)
+    image_folder = root / things_format.eeg2_image_folder(split)
+    image_paths = _list_images(image_folder, root)
     expected = f"(n_images={len(image_paths)}, n_repetitions, n_channels={len(ch_names)}, n_times={len(times)})"
     if signals.ndim != 4 or signals.shape[0] != len(image_paths) or signals.shape[2:] != (len(ch_names), len(times)):
         raise ValueError(f"{path}: preprocessed_eeg_data has shape {signals.shape}, expected {expected} "
-                         f"to match {len(image_paths)} images in {root / 'image_set' / f'{word}_images'}")
+                         f"to match {len(image_paths)} images in {image_folder}")
     _check_finite(signals, path)
     _check_channels(ch_names, "eeg", path)
     concepts = [re.sub(r"^\d+_", "", image.parent.name) for image in image_paths]  # "00001_aardvark" -> "aardvark"
     return BrainData(signals.astype(np.float32, copy=False), image_paths, concepts, ch_names, times,
-                     _sfreq(times, path), "eeg", subject, split, "things-eeg2")
+                     sampling_rate(times, f"{path}: times"), "eeg", subject, split, "things-eeg2")
 
 
 def load_things_meg(root, subject: int = 1, split: str = "train", image_root=None,
@@ -137,8 +140,7 @@ def load_things_meg(root, subject: int = 1, split: str = "train", image_root=Non
     split = _normalise_split(split)
     root = _check_root(root, "things-meg", subject)
     image_root = Path(image_root).expanduser().resolve() if image_root is not None else root
-    fif = root / "derivatives" / "preprocessed" / f"preprocessed_P{subject}-epo.fif"
-    csv = root / "sourcedata" / f"sample_attributes_P{subject}.csv"
+    fif, csv = things_format.meg_paths(root, subject)
     _require(fif, "things-meg", root)
     _require(csv, "things-meg", root)
     attributes = pd.read_csv(csv)
@@ -242,13 +244,6 @@ def _check_channels(ch_names: list[str], ch_type: str, path: Path) -> None:
         raise ValueError(f"{path}: channels {unknown} are not in {where}")
 
 
-def _sfreq(times: np.ndarray, path: Path) -> float:
-    steps = np.diff(times)
-    if times.ndim != 1 or steps.size == 0 or not np.all(steps > 0) or not np.allclose(steps, steps[0], rtol=1e-4):
-        raise ValueError(f"{path}: times must be at least two increasing, evenly spaced values in seconds")
-    return float(round(1.0 / steps.mean(), 6))
-
-
 def _meg_concept(image_path: str) -> str:
     """``images_meg/aardvark/aardvark_01b.jpg`` -> aardvark; ``images_test_meg/coat_rack_13s.jpg`` -> coat_rack."""
     parts = PurePosixPath(image_path).parts
@@ -257,7 +252,7 @@ def _meg_concept(image_path: str) -> str:
 
 def _resolve_meg_image(image_root: Path, image_path: str) -> Path | None:
     name = PurePosixPath(image_path).name
-    for candidate in (image_root / image_path, image_root / "images_meg" / _meg_concept(image_path) / name):
+    for candidate in (image_root / image_path, image_root / things_format.MEG_IMAGE_FOLDER / _meg_concept(image_path) / name):
         if candidate.is_file():
             return candidate
     return None

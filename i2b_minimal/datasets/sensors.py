@@ -14,6 +14,8 @@ from typing import Sequence
 import mne
 import numpy as np
 
+from .arrays import as_float_array, sampling_rate
+
 
 @functools.cache
 def _eeg_montage() -> mne.channels.DigMontage:
@@ -97,22 +99,11 @@ def topomap_sphere(info: mne.Info):
     return _eeg_sphere() if mne.channel_type(info, 0) == "eeg" else None
 
 
-def as_numpy(x) -> np.ndarray:
-    """A numpy array or a torch tensor (any device or dtype, bf16 included) as float64 numpy."""
-    if hasattr(x, "detach"):  # a torch tensor, without importing torch here
-        x = x.detach().float().cpu().numpy()
-    return np.asarray(x, dtype=np.float64)
-
-
 def _sampling(times, sfreq, tmin, n_times) -> tuple[float, float]:
     if times is not None:
-        times = np.asarray(times, dtype=float)
         if len(times) != n_times:
             raise ValueError(f"times has {len(times)} values but the signals have {n_times} samples")
-        steps = np.diff(times)
-        if not np.allclose(steps, steps.mean(), rtol=1e-3):
-            raise ValueError("times must be evenly spaced (one sampling rate)")
-        return round(1.0 / steps.mean(), 6), float(times[0])
+        return sampling_rate(times), float(times[0])
     if sfreq is None:
         raise ValueError("pass times, or sfreq (and optionally tmin)")
     return float(sfreq), float(tmin or 0.0)
@@ -128,13 +119,13 @@ def signal_scale(signals, ch_type: str) -> float:
     """
     if ch_type == "eeg":
         return 1e-6
-    return 1.0 if float(np.max(np.abs(as_numpy(signals)))) < 1e-9 else 1e-15
+    return 1.0 if float(np.max(np.abs(as_float_array(signals, "signals")))) < 1e-9 else 1e-15
 
 
 def to_evoked(signals, ch_names, times=None, *, sfreq=None, tmin=None, ch_type=None, scale=None,
               comment="generated", nave=1) -> mne.EvokedArray:
     """An ``mne.EvokedArray`` of ``signals`` (C, T) times ``scale`` (default: ``signal_scale``)."""
-    data = as_numpy(signals)
+    data = as_float_array(signals, "signals")
     if data.ndim != 2:
         raise ValueError(f"to_evoked takes (channels, times), got {data.shape}; average first or use to_epochs")
     sfreq, tmin = _sampling(times, sfreq, tmin, data.shape[-1])
@@ -146,7 +137,7 @@ def to_evoked(signals, ch_names, times=None, *, sfreq=None, tmin=None, ch_type=N
 def to_epochs(signals, ch_names, times=None, *, sfreq=None, tmin=None, ch_type=None, scale=None,
               metadata=None) -> mne.EpochsArray:
     """An ``mne.EpochsArray`` of ``signals`` (n, C, T) times ``scale``; ``metadata`` one row per epoch."""
-    data = as_numpy(signals)
+    data = as_float_array(signals, "signals")
     if data.ndim != 3:
         raise ValueError(f"to_epochs takes (n_epochs, channels, times), got {data.shape}")
     sfreq, tmin = _sampling(times, sfreq, tmin, data.shape[-1])

@@ -1,7 +1,10 @@
 """The on-disk formats of THINGS-EEG2 and THINGS-MEG: file names, trial designs, writers.
 
-Knows nothing about how the signals were made; ``synthetic.py`` hands it arrays.
-The layouts follow the released datasets (DESIGN.md, "On-disk formats"):
+The one owner of where each file lives: the writers here, the loaders
+(``loaders.py``), the downloads (``download.py``) and the app's dataset checks
+all build their paths with these functions. Knows nothing about how the signals
+were made; ``world/synthetic.py`` hands it arrays. The layouts follow the released
+datasets (``data/README.md`` draws both trees):
 
 * THINGS-EEG2 (Gifford et al. 2022): one pickled dict per subject and split,
   ``preprocessed_data/sub-XX/preprocessed_eeg_{training,test}.npy``, with
@@ -34,16 +37,28 @@ MEG_SOA = 1.5  # s between image onsets; each image stays on for 0.5 s
 # ----------------------------------------------------------------------------- THINGS-EEG2
 
 
-def eeg2_image_path(split: str, folder_number: int, concept: str, image_number: int) -> str:
-    """E.g. ``image_set/training_images/00001_aardvark/aardvark_01b.jpg`` (test images end in ``s``)."""
-    folder = "training_images" if split == "train" else "test_images"
-    suffix = "b" if split == "train" else "s"
-    return f"image_set/{folder}/{folder_number:05d}_{concept}/{concept}_{image_number:02d}{suffix}.jpg"
+EEG2_SPLIT_WORD = {"train": "training", "test": "test"}  # how the release names the two splits
+
+
+def eeg2_subject_folder(subject: int) -> str:
+    """E.g. ``preprocessed_data/sub-01``: one subject's two data files."""
+    return f"preprocessed_data/sub-{subject:02d}"
 
 
 def eeg2_data_path(root: Path, subject: int, split: str) -> Path:
-    name = "preprocessed_eeg_training.npy" if split == "train" else "preprocessed_eeg_test.npy"
-    return Path(root) / "preprocessed_data" / f"sub-{subject:02d}" / name
+    """E.g. ``<root>/preprocessed_data/sub-01/preprocessed_eeg_training.npy``."""
+    return Path(root) / eeg2_subject_folder(subject) / f"preprocessed_eeg_{EEG2_SPLIT_WORD[split]}.npy"
+
+
+def eeg2_image_folder(split: str) -> str:
+    """``image_set/training_images`` or ``image_set/test_images``: numbered concept folders of images."""
+    return f"image_set/{EEG2_SPLIT_WORD[split]}_images"
+
+
+def eeg2_image_path(split: str, folder_number: int, concept: str, image_number: int) -> str:
+    """E.g. ``image_set/training_images/00001_aardvark/aardvark_01b.jpg`` (test images end in ``s``)."""
+    suffix = "b" if split == "train" else "s"
+    return f"{eeg2_image_folder(split)}/{folder_number:05d}_{concept}/{concept}_{image_number:02d}{suffix}.jpg"
 
 
 def write_eeg2(root: Path, subject: int, split: str, data: np.ndarray, ch_names, times) -> Path:
@@ -59,10 +74,13 @@ def write_eeg2(root: Path, subject: int, split: str, data: np.ndarray, ch_names,
 # ----------------------------------------------------------------------------- THINGS-MEG
 
 
+MEG_IMAGE_FOLDER = "images_meg"  # the THINGS image database: one folder per concept
+
+
 def meg_image_path(kind: str, concept: str = "", number: int = 0) -> str:
     """``images_meg/<c>/<c>_01b.jpg``, ``images_test_meg/<c>_13s.jpg`` (flat) or ``images_catch_meg/catch001.jpg``."""
     if kind == "exp":
-        return f"images_meg/{concept}/{concept}_{number:02d}b.jpg"
+        return f"{MEG_IMAGE_FOLDER}/{concept}/{concept}_{number:02d}b.jpg"
     if kind == "test":
         return f"images_test_meg/{concept}_{number:02d}s.jpg"
     return f"images_catch_meg/catch{number:03d}.jpg"
@@ -107,10 +125,29 @@ def meg_design(rng: np.random.Generator, concepts: list[str], n_sessions: int, t
     return pd.DataFrame(rows)
 
 
+def meg_epochs_file(subject: int, part: str = "") -> str:
+    """E.g. ``derivatives/preprocessed/preprocessed_P1-epo.fif``; MNE splits a large file into ``-epo-1.fif``, ..."""
+    return f"derivatives/preprocessed/preprocessed_P{subject}-epo{part}.fif"
+
+
+def meg_attributes_file(subject: int) -> str:
+    """E.g. ``sourcedata/sample_attributes_P1.csv``: one row per epoch of that subject."""
+    return f"sourcedata/sample_attributes_P{subject}.csv"
+
+
 def meg_paths(root: Path, subject: int) -> tuple[Path, Path]:
+    """The epochs file and the sample-attributes CSV of one subject under ``root``."""
+    return Path(root) / meg_epochs_file(subject), Path(root) / meg_attributes_file(subject)
+
+
+def detect_dataset(root) -> str | None:
+    """"things-eeg2" or "things-meg" from a dataset root's layout (None when it is neither)."""
     root = Path(root)
-    return (root / "derivatives" / "preprocessed" / f"preprocessed_P{subject}-epo.fif",
-            root / "sourcedata" / f"sample_attributes_P{subject}.csv")
+    if (root / "preprocessed_data").is_dir():
+        return "things-eeg2"
+    if (root / "derivatives").is_dir():
+        return "things-meg"
+    return None
 
 
 def write_meg(root: Path, subject: int, trials: np.ndarray, info, tmin: float, attributes: pd.DataFrame) -> Path:

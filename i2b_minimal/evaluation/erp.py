@@ -13,7 +13,8 @@ reviewers of arXiv 2509.00787: does the *waveform* have the right shape?
   ``scipy.signal.welch``) of generated and real signals, compared on a log
   scale, because power in M/EEG falls off over decades with frequency.
 
-All functions take numpy arrays or torch tensors and return floats or dicts.
+All functions take numpy arrays or torch tensors (``sensors.as_float_array``) and return
+floats or dicts.
 """
 
 from __future__ import annotations
@@ -23,33 +24,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy.signal import welch
 
+from i2b_minimal.datasets.arrays import as_float_array
+
 # Typical windows of the visual P1, N1 and P2, in seconds after image onset
 # (Luck 2014, ch. 3). Pass your own when your data peak elsewhere.
 ERP_WINDOWS: dict[str, tuple[float, float]] = {"P1": (0.08, 0.13), "N1": (0.14, 0.20), "P2": (0.20, 0.30)}
-
-
-def as_float_array(x, name: str, dims: Sequence[str] | None = None) -> np.ndarray:
-    """``x`` (numpy array or torch tensor) as a floating numpy array, checked.
-
-    ``dims`` names the expected axes, e.g. ``("n_images", "C", "T")``; the
-    array must have that many. NaN or infinity anywhere is an error, because a
-    single NaN would silently turn every average into NaN.
-    """
-    if hasattr(x, "detach"):  # a torch tensor; duck-typed so numpy users need no torch
-        x = x.detach().cpu()
-        x = x.numpy() if x.dtype.is_floating_point and x.itemsize >= 4 else x.double().numpy()
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float64)
-    if dims is not None and x.ndim != len(dims):
-        raise ValueError(f"{name} must have shape ({', '.join(dims)}), got shape {x.shape}")
-    bad = ~np.isfinite(x)
-    if bad.any():
-        raise ValueError(
-            f"{name} contains {int(bad.sum())} NaN or infinite values (first at index "
-            f"{tuple(int(i) for i in np.argwhere(bad)[0])}); remove or repair them before evaluating"
-        )
-    return x
 
 
 def erp_waveform(signals, channels: Sequence[int] | None = None, reduce: str = "mean") -> np.ndarray:
@@ -98,7 +77,7 @@ def erp_peaks(
     ``reduce="gfp"``, or any other name, the peak is the largest absolute value.
     """
     wave = erp_waveform(signals, channels=channels, reduce=reduce)
-    times = _check_times(times, wave.shape[-1])
+    times = check_times(times, wave.shape[-1])
     peaks = {}
     for component, (start, stop) in windows.items():
         inside = np.flatnonzero((times >= start) & (times <= stop))
@@ -172,7 +151,8 @@ def psd_distance(pred, target, sfreq: float, nperseg: int | None = None) -> floa
     return float(np.mean(np.abs(log_pred - log_target)))
 
 
-def _check_times(times, n_times: int) -> np.ndarray:
+def check_times(times, n_times: int) -> np.ndarray:
+    """``times`` (T,) in seconds, checked: one value per time sample, strictly increasing."""
     times = as_float_array(times, "times", ("T",))
     if times.shape[0] != n_times:
         raise ValueError(f"times has {times.shape[0]} values but the signals have {n_times} time samples")

@@ -16,7 +16,8 @@ Three families of scores, each answering its own question:
 * **Identification** (Kay et al. 2008, Nature 452:352): can the generated
   signal tell which of the test images was seen?
 
-ERP and spectrum checks live in :mod:`i2b_minimal.erp` and are re-exported here.
+ERP and spectrum checks, the fourth family, live in :mod:`i2b_minimal.evaluation.erp`;
+:func:`evaluate` gathers all four.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from collections.abc import Mapping
 import numpy as np
 from tqdm.auto import tqdm
 
-from .erp import ERP_WINDOWS, as_float_array, erp_latency_error, erp_peaks, psd_distance
+from i2b_minimal.datasets.arrays import as_float_array
+
+from .erp import ERP_WINDOWS, check_times, erp_latency_error, psd_distance
 
 __all__ = [
     "mse", "pearson", "correlation_across_images", "spearman_brown", "noise_ceiling",
     "true_noise_ceiling", "post_stimulus_mean", "noise_ceiling_summary", "identification_2way",
-    "identification_top1", "erp_peaks", "erp_latency_error", "psd_distance", "evaluate",
+    "identification_top1", "evaluate",
 ]
 
 SIGNALS = ("n_images", "C", "T")
@@ -165,7 +168,7 @@ def post_stimulus_mean(values, times, tmin: float = 0.0) -> float:
     so those samples would only dilute the average toward 0.
     """
     values = as_float_array(values, "values", ("C", "T"))
-    after = _times(times, values.shape[1]) >= tmin
+    after = check_times(times, values.shape[1]) >= tmin
     if not after.any():
         raise ValueError(f"no time point at or after tmin={tmin} s")
     return float(values[:, after].mean())
@@ -239,7 +242,7 @@ def evaluate(
     if ch_type not in ("eeg", "mag"):
         raise ValueError(f"ch_type must be 'eeg' or 'mag', got {ch_type!r}")
     pred, target = _pair(pred, target)
-    times = _times(times, pred.shape[-1])
+    times = check_times(times, pred.shape[-1])
     post_stimulus = (0.0, float(times[-1]))
     reduce = "mean" if ch_type == "eeg" else "gfp"
     return {
@@ -262,13 +265,6 @@ def _pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
             "average target over repetitions first if it has them"
         )
     return pred, target
-
-
-def _times(times, n_times: int) -> np.ndarray:
-    times = as_float_array(times, "times", ("T",))
-    if times.shape[0] != n_times:
-        raise ValueError(f"times has {times.shape[0]} values but the signals have {n_times} time samples")
-    return times
 
 
 def _mean_of_repetitions(signals: np.ndarray, reps: np.ndarray) -> np.ndarray:
@@ -299,7 +295,7 @@ def _pattern_correlations(pred, target, times, window) -> np.ndarray:
     if window is not None:
         if times is None:
             raise ValueError("a time window needs times= (seconds, one per sample)")
-        times = _times(times, pred.shape[-1])
+        times = check_times(times, pred.shape[-1])
         keep = (times >= window[0]) & (times <= window[1])
         if not keep.any():
             raise ValueError(f"window {window} s holds no time sample")

@@ -17,18 +17,15 @@ import matplotlib.pyplot as plt
 import mne
 import numpy as np
 
-from .erp import ERP_WINDOWS
-from i2b_minimal.datasets.sensors import as_numpy, make_info, topomap_sphere
+from i2b_minimal.datasets.arrays import as_float_array
+from i2b_minimal.datasets.sensors import make_info, topomap_sphere
+
+from .erp import ERP_WINDOWS  # so that figures mark exactly the P1/N1/P2 windows the metrics measure
 
 __all__ = [
-    "COMPONENTS", "plot_topomap", "plot_topomaps", "compare_topomaps", "plot_subject_grid", "plot_erp",
+    "plot_topomap", "plot_topomaps", "compare_topomaps", "plot_subject_grid", "plot_erp",
     "plot_butterfly", "plot_trajectory", "plot_attention",
 ]
-
-# The P1/N1/P2 windows are defined once, in erp.py, so that figures mark exactly
-# the windows the metrics measure.
-COMPONENTS: dict[str, tuple[float, float]] = ERP_WINDOWS
-
 
 # --------------------------------------------------------------------------- arrays
 
@@ -43,7 +40,7 @@ def _resolve_info(ch_names, ch_type, info) -> mne.Info:
 
 def _average(x, what: str = "signals") -> np.ndarray:
     """(..., C, T) -> (C, T): the mean over images and repetitions."""
-    x = as_numpy(x)
+    x = as_float_array(x, what)
     if x.ndim < 2:
         raise ValueError(f"{what} must have shape (..., channels, times), got {x.shape}")
     return x.reshape(-1, *x.shape[-2:]).mean(axis=0)
@@ -81,7 +78,7 @@ def plot_topomap(values, ch_names=None, ch_type=None, *, info=None, ax=None, vli
                  title=None, cmap="RdBu_r", names=False, colorbar=True) -> plt.Figure:
     """One scalp topography of ``values`` (C,), one value per channel."""
     info = _resolve_info(ch_names, ch_type, info)
-    values = as_numpy(values).ravel()
+    values = as_float_array(values, "values").ravel()
     if values.size != len(info.ch_names):
         raise ValueError(f"values has {values.size} entries but there are {len(info.ch_names)} channels")
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(3, 3))
@@ -173,7 +170,7 @@ def _channel_indices(ch_names, channels) -> list[int]:
     return [list(ch_names).index(c) for c in channels]
 
 
-def plot_erp(real, generated, times, ch_names=None, *, channels=None, components=COMPONENTS, ax=None,
+def plot_erp(real, generated, times, ch_names=None, *, channels=None, components=ERP_WINDOWS, ax=None,
              title=None, ylabel="amplitude", labels=("real", "generated")) -> plt.Figure:
     """The ERP (mean over ``channels``, default all) of real and generated signals (..., C, T).
 
@@ -185,7 +182,7 @@ def plot_erp(real, generated, times, ch_names=None, *, channels=None, components
     for label, signals, style in zip(labels, (real, generated), ("-", "--")):
         if signals is None:
             continue
-        x = as_numpy(signals)
+        x = as_float_array(signals, label)
         x = x.reshape(-1, *x.shape[-2:])[:, picks or slice(None)].mean(axis=1)  # (n, T): ROI average per image
         mean = x.mean(axis=0)
         (line,) = ax.plot(times, mean, style, label=label)
@@ -200,7 +197,7 @@ def plot_erp(real, generated, times, ch_names=None, *, channels=None, components
     return fig
 
 
-def plot_butterfly(real, generated, times, *, components=COMPONENTS, title=None, ylabel="amplitude",
+def plot_butterfly(real, generated, times, *, components=ERP_WINDOWS, title=None, ylabel="amplitude",
                    labels=("real", "generated")) -> plt.Figure:
     """Every channel's time course (thin lines) and the global field power (thick), real beside generated.
 
@@ -230,7 +227,7 @@ def plot_trajectory(trajectory, times, channel=0, *, ch_names=None, steps_to_sho
     B). Top: the signal at ``steps_to_show`` steps (an int spreads them evenly; or a list of step indices),
     with ``reference`` (C, T), e.g. the real response, dashed on the last panel. Bottom: every step as a row.
     """
-    frames = [as_numpy(x) for x in trajectory]
+    frames = [as_float_array(x, f"trajectory[{i}]") for i, x in enumerate(trajectory)]
     frames = np.stack([f[sample_index] if f.ndim == 3 else f for f in frames])  # (steps, C, T)
     ch = _channel_indices(ch_names, [channel])[0] if isinstance(channel, str) else int(channel)
     n = len(frames)
@@ -244,7 +241,7 @@ def plot_trajectory(trajectory, times, channel=0, *, ch_names=None, steps_to_sho
         first = first or ax
         ax.plot(times, frames[step, ch], lw=0.8)
         if reference is not None and i == len(steps) - 1:
-            ax.plot(times, as_numpy(reference)[ch], "k--", lw=0.8, label="reference")
+            ax.plot(times, as_float_array(reference, "reference")[ch], "k--", lw=0.8, label="reference")
             ax.legend(fontsize=7)
         ax.set_title(f"step {step} / {n - 1}", fontsize=9)
         ax.set_xlabel("time (s)")
@@ -272,11 +269,12 @@ def plot_attention(weights, image=None, *, patch_grid=None, has_cls_token=True, 
     (default: square). When T_q < len(times), as in a U-Net's downsampled levels, query i is placed evenly
     across the epoch.
     """
-    w = as_numpy(weights)
+    w = as_float_array(weights, "weights")
+    shape = w.shape
     if w.ndim == 3:
         w = w.mean(axis=0) if head is None else w[head]
     if w.ndim != 2:
-        raise ValueError(f"weights must be (T_q, L) or (heads, T_q, L), got shape {as_numpy(weights).shape}")
+        raise ValueError(f"weights must be (T_q, L) or (heads, T_q, L), got shape {shape}")
     patches = w[:, 1:] if has_cls_token else w
     if patch_grid is None:
         side = math.isqrt(patches.shape[1])
