@@ -297,6 +297,26 @@ def test_default_root_follows_the_data_dir_setting(tmp_path, monkeypatch):
     assert (root / "preprocessed_data" / "sub-01" / "preprocessed_eeg_training.npy").is_file()
 
 
+def test_ensure_dataset_writes_only_the_subjects_without_a_marker(tmp_path, monkeypatch):
+    from i2b_minimal import data
+
+    make, written = synthetic.make_dataset, []
+    monkeypatch.setattr(synthetic, "make_dataset", lambda *args: written.append(args[4]) or make(*args))
+    root = tmp_path / "synthetic-eeg-tiny"
+    assert synthetic.ensure_dataset(root, "eeg", "tiny", subjects=[1], progress=False) == root
+    synthetic.ensure_dataset(root, "eeg", "tiny", subjects=[1, 2], progress=False)
+    synthetic.ensure_dataset(root, "eeg", "tiny", subjects=[1, 2], progress=False)
+    assert written == [[1], [2]]
+    assert data.load_things_eeg2(root, subject=2, split="test").n_images == synthetic.PRESETS["eeg"]["tiny"]["test_concepts"]
+    (root / "ground_truth" / "sub-02" / "complete.json").unlink()  # as if the run had been cut off before the end
+    synthetic.ensure_dataset(root, "eeg", "tiny", subjects=[1, 2], progress=False)
+    assert written == [[1], [2], [2]]
+    with pytest.raises(ValueError, match="subject 1 made with .*'preset': 'tiny'"):
+        synthetic.ensure_dataset(root, "eeg", "small", subjects=[1], progress=False)
+    with pytest.raises(ValueError, match="'seed': 0"):
+        synthetic.ensure_dataset(root, "eeg", "tiny", subjects=[1], seed=1, progress=False)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(modality="fmri"), "modality"),
     (dict(preset="huge"), "tiny"),

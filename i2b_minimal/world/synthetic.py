@@ -13,6 +13,7 @@ al. 2023), so that the real loaders read the synthetic world unchanged.
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -221,15 +222,53 @@ def make_dataset(root=None, modality: str = "eeg", preset: str = "tiny", seed: i
     ``ground_truth/images.csv`` (one row per image: split, image_path, concept, caption,
     attributes) and ``ground_truth/sub-XX/responses.npy`` (the noiseless response to every
     image, rows aligned with images.csv; for MEG in the units of the z-scored epochs, see
-    ``brain.zscored_ground_truth``). The full MEG preset holds 27048 epochs of 271 x 281 per
+    ``brain.zscored_ground_truth``), and last, for each subject, the marker that
+    :func:`ensure_dataset` trusts. The full MEG preset holds 27048 epochs of 271 x 281 per
     subject in memory as float64 (about 16.5 GB).
     """
     subjects = _check_request(modality, preset, subjects)
-    root = Path(root) if root is not None else data_dir() / f"synthetic-{modality}-{preset}"
+    root = _root(root, modality, preset)
     root.mkdir(parents=True, exist_ok=True)
     maker = _make_eeg if modality == "eeg" else _make_meg
     maker(root, PRESETS[modality][preset], seed, subjects, progress)
+    for number in subjects:
+        with atomic_write(_marker(root, number), "w") as handle:
+            json.dump({"modality": modality, "preset": preset, "seed": seed}, handle)
     return root
+
+
+def ensure_dataset(root=None, modality: str = "eeg", preset: str = "tiny", subjects=None, seed: int = 0,
+                   progress: bool = True) -> Path:
+    """The synthetic world at ``root``, written only where it is missing; return ``root``.
+
+    What a notebook calls first. Arguments as for :func:`make_dataset`. A subject
+    counts as written when its marker ``ground_truth/sub-XX/complete.json`` exists:
+    :func:`make_dataset` writes it after every other file, so an interrupted run is
+    redone, not trusted. The subjects without one are written (the shared images
+    again too, byte-identical for the same seed). A subject written with another
+    preset or seed is an error, not silently reused.
+    """
+    subjects = _check_request(modality, preset, subjects)
+    root = _root(root, modality, preset)
+    wanted = {"modality": modality, "preset": preset, "seed": seed}
+    missing = []
+    for number in subjects:
+        if not _marker(root, number).is_file():
+            missing.append(number)
+        elif (found := json.loads(_marker(root, number).read_text())) != wanted:
+            raise ValueError(f"{root} holds subject {number} made with {found}, not {wanted}; "
+                             "pass another root, or delete that folder to remake it")
+    if missing:
+        make_dataset(root, modality, preset, seed, missing, progress)
+    return root
+
+
+def _root(root, modality: str, preset: str) -> Path:
+    return Path(root) if root is not None else data_dir() / f"synthetic-{modality}-{preset}"
+
+
+def _marker(root: Path, subject: int) -> Path:
+    return Path(root) / "ground_truth" / f"sub-{subject:02d}" / "complete.json"
 
 
 def load_captions(root) -> pd.DataFrame:
