@@ -58,19 +58,11 @@ def load_trained(path: str | os.PathLike, data=None, encoder=None, conditioning:
     """
     from i2b_minimal.method import diffusion, unet
     path = Path(path)
-    meta_file, weights = path / META_FILE, path / "model.safetensors"
-    if not meta_file.is_file():
-        raise FileNotFoundError(f"no trained model at {path}: {meta_file} is missing; `i2b train --output-dir RUN` "
-                                f"exports one to RUN/model")
-    try:
-        meta = json.loads(meta_file.read_text())
-        expected_digest = meta["weights_sha256"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{meta_file} is truncated or corrupt ({error}); export the model again") from error
+    meta, weights = read_meta(path), path / "model.safetensors"
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} is missing; export the model again")
-    if checkpoint.sha256_file(weights) != expected_digest:
-        raise ValueError(f"{weights} is truncated or corrupt: its SHA-256 differs from the one in {meta_file}; "
+    if checkpoint.sha256_file(weights) != meta["weights_sha256"]:
+        raise ValueError(f"{weights} is truncated or corrupt: its SHA-256 differs from the one in {path / META_FILE}; "
                          "export the model again (or train it again)")
     check_compatible(meta, describe(data, encoder, conditioning or meta["conditioning"]), source=path)
     try:
@@ -79,6 +71,21 @@ def load_trained(path: str | os.PathLike, data=None, encoder=None, conditioning:
         raise ValueError(f"{weights} could not be loaded as a UNet1D ({error})") from error
     schedule = diffusion.NoiseSchedule(**meta["schedule"])
     return model.to(best_device(device)).eval(), schedule, meta
+
+
+def read_meta(path: str | os.PathLike) -> dict:
+    """The ``meta.json`` of an exported model folder, without loading the weights; says what to do when it is bad."""
+    meta_file = Path(path) / META_FILE
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"no trained model at {path}: {meta_file} is missing; `i2b train --output-dir RUN` "
+                                f"exports one to RUN/model")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except ValueError as error:
+        raise ValueError(f"{meta_file} is truncated or corrupt ({error}); export the model again") from error
+    if not isinstance(meta, dict) or "weights_sha256" not in meta:
+        raise ValueError(f"{meta_file} is truncated or corrupt (no weights_sha256); export the model again")
+    return meta
 
 
 def describe(data=None, encoder=None, conditioning: str | None = None) -> dict:
