@@ -98,3 +98,14 @@ def test_a_recorded_data_root_that_moved_is_found_in_the_data_folder(tmp_path, m
     assert pipeline.training_root(meta) == tmp_path / "synthetic-eeg-small"
     (tmp_path / "elsewhere" / "synthetic-eeg-small").mkdir(parents=True)
     assert pipeline.training_root(meta) == tmp_path / "elsewhere" / "synthetic-eeg-small"
+
+
+def test_sampling_settings_are_checked_and_keywords_change_single_fields():
+    assert pipeline.sampling_settings(pipeline.EVALUATION_SAMPLING, seed=3) == pipeline.SamplingSettings(
+        samples_per_image=4, seed=3)
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        pipeline.sampling_settings(sampler="euler")
+    with pytest.raises(ValueError, match="at least one sample per image"):
+        pipeline.SamplingSettings(samples_per_image=0)
+    with pytest.raises(TypeError, match="steps"):  # a misspelt field is an error, not ignored
+        pipeline.generate("bundled", [__file__], steps=10)

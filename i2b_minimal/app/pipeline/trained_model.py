@@ -1,0 +1,132 @@
+"""A trained model, ready to sample: where it comes from, how it loads, and how it samples.
+
+:func:`load_model` takes "bundled", an exported model folder or a training run
+folder, and refuses a model made for other data or another conditioning.
+:class:`SamplingSettings` holds the choices of one sampling run; a diffusion
+model's single sample is one plausible response, noise included, so
+``samples_per_image`` draws several per image to estimate the expected one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from i2b_minimal.training import checkpoint, export
+
+BUNDLED_MODEL = Path(__file__).parents[2] / "assets" / "eeg-small-cross-attention"
+SAMPLERS = ("ddim", "ddpm")
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How to sample: DDIM with ``num_inference_steps`` (Song et al. 2021) or DDPM with every training step
+    (Ho et al. 2020); guidance ``guidance_scale`` (Ho & Salimans 2022; 1 is none); ``samples_per_image``
+    draws per image; a ``seed``; ``batch_size`` signals per network pass (memory, not results)."""
+
+    num_inference_steps: int = 50
+    sampler: str = "ddim"
+    guidance_scale: float = 1.0
+    samples_per_image: int = 1
+    seed: int = 0
+    batch_size: int = 256
+
+    def __post_init__(self):
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, not {self.sampler!r}")
+        if self.samples_per_image < 1:
+            raise ValueError(f"need at least one sample per image, got {self.samples_per_image}")
+
+
+def sampling_settings(base: SamplingSettings | None = None, **options) -> SamplingSettings:
+    """``base`` (default: :class:`SamplingSettings`'s defaults) with the fields named in ``options`` changed."""
+    return replace(base or SamplingSettings(), **options)
+
+
+@dataclass
+class TrainedModel:
+    """An exported model with what it needs to run: the noise schedule, its metadata and its CLIP encoder."""
+
+    path: Path
+    network: torch.nn.Module
+    schedule: object  # diffusion.NoiseSchedule
+    meta: dict  # written by train.py: data, channels, normalisation, encoder, config
+    encoder: object | None  # clip.ImageEncoder, None for conditioning="none"
+
+    @property
+    def conditioning(self) -> str:
+        return self.meta["conditioning"]
+
+    def condition(self, tokens: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor | None:
+        """What the U-Net reads, exactly as in training: tokens for cross-attention, the pooled embedding otherwise."""
+        return {"cross_attention": tokens, "concat": pooled, "add": pooled}.get(self.conditioning)
+
+    def sample(self, cond: torch.Tensor | None, n_images: int, settings: SamplingSettings | None = None,
+               progress: bool = True, **options) -> np.ndarray:
+        """(n_images, samples_per_image, C, T) signals in the data's units.
+
+        ``settings`` (or its fields as keywords, e.g. ``num_inference_steps=25``)
+        say how. Every image's condition is repeated ``samples_per_image`` times
+        and the lot is sampled in batches of ``batch_size``; batch k draws its
+        noise from a generator seeded with (seed, k), so a call is reproducible.
+        """
+        from tqdm.auto import tqdm
+
+        settings = sampling_settings(settings, **options)
+        if n_images < 1:
+            raise ValueError(f"need at least one image, got {n_images}")
+        repeats, size = settings.samples_per_image, settings.batch_size
+        repeated = None if cond is None else cond.repeat_interleave(repeats, dim=0)
+        total, shape = n_images * repeats, (self.meta["n_channels"], self.meta["n_times"])
+        starts = range(0, total, size)
+        out = [self._sample_batch(None if repeated is None else repeated[start:start + size],
+                                  min(size, total - start), shape, settings, k, progress and len(starts) < 2)
+               for k, start in enumerate(tqdm(starts, desc=f"{settings.sampler.upper()} batches", unit="batch",
+                                              disable=not progress or len(starts) < 2))]
+        signals = export.to_data_units(torch.cat(out).numpy(), self.meta)
+        return signals.reshape(n_images, repeats, *shape)
+
+    def _sample_batch(self, cond, rows: int, shape, settings: SamplingSettings, k: int, progress: bool):
+        from i2b_minimal.method import diffusion
+
+        device = next(self.network.parameters()).device
+        seed = int(np.random.SeedSequence([settings.seed, k]).generate_state(1)[0])
+        common = dict(cond=cond, guidance_scale=settings.guidance_scale, progress=progress,
+                      generator=torch.Generator(device).manual_seed(seed))
+        if settings.sampler == "ddim":
+            x = diffusion.ddim_sample(self.network, self.schedule, (rows, *shape),
+                                      num_inference_steps=settings.num_inference_steps, **common)
+        else:
+            x = diffusion.ddpm_sample(self.network, self.schedule, (rows, *shape), **common)
+        return x.float().cpu()
+
+
+def resolve_model(source) -> Path:
+    """``"bundled"``, an exported model folder, or a training run folder (whose ``model/`` is used)."""
+    from i2b_minimal.training import train
+
+    path = BUNDLED_MODEL if str(source) == "bundled" else Path(source).expanduser()
+    if (path / train.MODEL_DIR / export.META_FILE).is_file():
+        return path / train.MODEL_DIR
+    if (path / checkpoint.STATE_FILE).is_file():
+        raise ValueError(f"{path} is a training checkpoint, not an exported model; finish the run with "
+                         f"`i2b train --resume --output-dir RUN` and use RUN (or RUN/{train.MODEL_DIR})")
+    return path
+
+
+def load_model(source="bundled", data=None, conditioning: str | None = None, device=None,
+               progress: bool = True) -> TrainedModel:
+    """Load a trained model and its CLIP encoder; refuse one made for other ``data`` or another ``conditioning``."""
+    from i2b_minimal.method import clip
+
+    path = resolve_model(source)
+    network, schedule, meta = export.load_trained(path, data=data, conditioning=conditioning, device=device)
+    encoder = None
+    if meta["conditioning"] != "none":
+        encoder = clip.ImageEncoder(meta["encoder"]["name"], device=device, progress=progress)
+        export.check_compatible(meta, export.describe(encoder=encoder, conditioning=meta["conditioning"]),
+                                source=path)
+    return TrainedModel(path, network, schedule, meta, encoder)
