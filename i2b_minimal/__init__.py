@@ -31,7 +31,7 @@ __version__ = "0.1.0"
 MODULES = {
     # the method, in reading order
     "clip": "method.clip", "attention": "method.attention", "unet": "method.unet",
-    "diffusion": "method.diffusion", "hardware": "method.hardware",
+    "diffusion": "method.diffusion", "loop": "method.loop", "hardware": "method.hardware",
     # datasets and the offline world that writes them
     "data": "datasets.loaders", "things_format": "datasets.things_format", "sensors": "datasets.sensors",
     "download": "datasets.download", "features": "datasets.features",

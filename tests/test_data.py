@@ -170,19 +170,36 @@ def test_brain_dataset_mean_single_and_features(eeg_root):
     torch.testing.assert_close(t, tokens[2])
     torch.testing.assert_close(p, pooled[2])
 
-    def draws(seed, epoch=0):
-        dataset = data.BrainDataset(train, trials="single", seed=seed)
-        dataset.set_epoch(epoch)
-        return [int(dataset[2][1][0, 0]) for _ in range(40)]  # value 1000 * row + 100 * repetition
+    def draws(dataset, n=40):
+        return [int(dataset[2][1][0, 0]) for _ in range(n)]  # value 1000 * row + 100 * repetition
 
-    first = draws(3)
+    first = draws(data.BrainDataset(train, trials="single", seed=3))
     assert {d // 1000 for d in first} == {2} and len({d % 1000 // 100 for d in first}) == 4
-    assert draws(3) == first  # reproducible with the seed
-    assert draws(4) != first and draws(3, epoch=1) != first
+    assert draws(data.BrainDataset(train, trials="single", seed=3)) == first  # reproducible with the seed
+    assert draws(data.BrainDataset(train, trials="single", seed=4)) != first
     with pytest.raises(ValueError, match="rows"):
         data.BrainDataset(train, features=torch.zeros(3, 2))
-    with pytest.raises(ValueError, match="'mean' or 'single'"):
+    with pytest.raises(ValueError, match="one of .'mean', 'single'."):
         data.BrainDataset(train, trials="median")
+
+
+def test_brain_dataset_state_continues_the_single_trial_draws(eeg_root):
+    train = data.load_things_eeg2(eeg_root)
+
+    def draws(dataset, n):
+        return [int(dataset[i % 3][1][0, 0]) for i in range(n)]  # value 1000 * row + 100 * repetition
+
+    uninterrupted = draws(data.BrainDataset(train, trials="single", seed=3), 60)
+    interrupted = data.BrainDataset(train, trials="single", seed=3)
+    before = draws(interrupted, 30)
+    state = interrupted.state_dict()
+    draws(interrupted, 5)  # the copy handed out does not move with the dataset
+    resumed = data.BrainDataset(train, trials="single", seed=3)
+    resumed.load_state_dict(state)
+    assert before + draws(resumed, 30) == uninterrupted
+    assert draws(data.BrainDataset(train, trials="single", seed=3), 30) != uninterrupted[30:]  # the counts matter
+    with pytest.raises(ValueError, match="draws of 2 images, but this dataset has 4"):
+        resumed.load_state_dict({"draws": np.zeros(2)})
 
 
 # ----------------------------------------------------------------------------- the synthetic world

@@ -5,6 +5,8 @@ of the predicted x_0, the "fixed_small" (beta tilde) DDPM variance, and for DDIM
 alpha_bar = 1 before the first step with "trailing" timestep spacing.
 """
 
+import contextlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +14,7 @@ from diffusers import DDIMScheduler, DDPMScheduler
 
 from i2b_minimal import diffusion
 from i2b_minimal.diffusion import NoiseSchedule
-from i2b_minimal.unet import UNet1D
+from i2b_minimal.unet import CONDITIONING_MODES, UNet1D
 
 DIFFUSERS_NAME = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
 SHAPE = (2, 17, 16)
@@ -193,7 +195,7 @@ def test_same_seed_same_samples_and_the_trajectory(sampler):
 # ----------------------------------------------------------------------------- classifier-free guidance
 
 
-@pytest.mark.parametrize("conditioning", ["cross_attention", "concat", "add"])
+@pytest.mark.parametrize("conditioning", [mode for mode in CONDITIONING_MODES if mode != "none"])
 def test_guidance(conditioning):
     model = tiny_model(conditioning)
     x_t, cond = random(*SHAPE, seed=1), random(SHAPE[0], 3, COND_DIM, seed=6)
@@ -222,6 +224,44 @@ def test_samplers_with_guidance_one_use_only_the_conditional_prediction():
     guided = diffusion.ddim_sample(model, schedule, SHAPE, cond, 8, guidance_scale=3.0,
                                    generator=torch.Generator().manual_seed(7), progress=False)
     assert not torch.allclose(guided, samples)
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+def test_samplers_choose_the_precision_of_the_network_and_only_of_it(sampler, monkeypatch):
+    # hardware.autocast is bf16 on a GPU and nothing on a CPU; record where the samplers enter it instead.
+    inside, seen = [], []
+
+    @contextlib.contextmanager
+    def recording_autocast(device):
+        seen.append(torch.device(device))
+        inside.append(True)
+        yield
+        inside.pop()
+
+    steps_taken = []
+
+    def recorded(step):
+        def step_that_says_where_it_ran(*args, **kwargs):
+            steps_taken.append(bool(inside))
+            return step(*args, **kwargs)
+        return step_that_says_where_it_ran
+
+    monkeypatch.setattr(diffusion, "autocast", recording_autocast)
+    monkeypatch.setattr(diffusion, "ddpm_step", recorded(diffusion.ddpm_step))
+    monkeypatch.setattr(diffusion, "ddim_step", recorded(diffusion.ddim_step))
+    model, cond = tiny_model(), random(SHAPE[0], 3, COND_DIM, seed=6)
+    calls = []
+    model.register_forward_pre_hook(lambda module, args: calls.append(bool(inside)))
+    if sampler == "ddpm":
+        diffusion.ddpm_sample(model, NoiseSchedule(10), SHAPE, cond, guidance_scale=2.0, progress=False)
+    else:
+        diffusion.ddim_sample(model, NoiseSchedule(10), SHAPE, cond, 4, guidance_scale=2.0, progress=False)
+    assert calls and all(calls)  # every network evaluation ran in the sampler's precision context
+    assert steps_taken and not any(steps_taken)  # the reverse steps' arithmetic did not
+    assert set(seen) == {torch.device("cpu")}  # chosen for the model's device
+    calls.clear()
+    diffusion.guided_model_output(model, random(*SHAPE), 5, cond, 2.0)
+    assert calls == [False]  # the guidance equation itself chooses no precision
 
 
 # ----------------------------------------------------------------------------- the training loss
@@ -264,17 +304,19 @@ def test_condition_dropout_replaces_conditions_by_the_null():
     null = torch.full((COND_DIM,), 7.0)
     model, x0 = Recorder(null), torch.zeros(2000, 1, 4)
     cond = random(2000, 3, COND_DIM, seed=1)
-    diffusion.training_loss(model, NoiseSchedule(100), x0, cond, cond_drop_prob=0.3,
+    diffusion.training_loss(model, NoiseSchedule(100), x0, cond, model.null_condition, cond_drop_prob=0.3,
                             generator=torch.Generator().manual_seed(0))
     dropped = (model.cond == 7.0).all(dim=(1, 2))
     kept = (model.cond == cond).all(dim=(1, 2))
     assert torch.all(dropped ^ kept)  # every row is either its own condition or entirely the null
     assert 0.27 < dropped.float().mean() < 0.33
     for p, fraction in [(0.0, 0.0), (1.0, 1.0)]:
-        diffusion.training_loss(model, NoiseSchedule(100), x0, cond, cond_drop_prob=p)
+        diffusion.training_loss(model, NoiseSchedule(100), x0, cond, model.null_condition, cond_drop_prob=p)
         assert (model.cond == 7.0).all(dim=(1, 2)).float().mean() == fraction
     with pytest.raises(ValueError, match="cond_drop_prob"):
-        diffusion.training_loss(model, NoiseSchedule(100), x0, cond, cond_drop_prob=1.5)
+        diffusion.training_loss(model, NoiseSchedule(100), x0, cond, model.null_condition, cond_drop_prob=1.5)
+    with pytest.raises(ValueError, match="pass null_condition"):
+        diffusion.training_loss(model, NoiseSchedule(100), x0, cond, cond_drop_prob=0.1)
 
 
 def test_full_dropout_trains_the_model_behind_cond_none():
@@ -282,7 +324,8 @@ def test_full_dropout_trains_the_model_behind_cond_none():
     model = tiny_model().double()
     schedule, x0 = NoiseSchedule(1000), random(*SHAPE, seed=1).double()
     cond = random(SHAPE[0], 3, COND_DIM, seed=2).double()
-    dropped = diffusion.training_loss(model, schedule, x0, cond, 1.0, generator=torch.Generator().manual_seed(0))
+    dropped = diffusion.training_loss(model, schedule, x0, cond, model.null_condition, 1.0,
+                                      generator=torch.Generator().manual_seed(0))
     unconditional = diffusion.training_loss(model, schedule, x0, None, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(dropped, unconditional, rtol=1e-12, atol=1e-12)
 

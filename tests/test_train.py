@@ -1,6 +1,6 @@
-"""The training loop: exact resume, crash safety, clear errors, and 2 processes = 1 process.
+"""The robust trainer: the plain loop's steps, exact resume, crash safety, clear errors, 2 processes = 1 process.
 
-Every run here trains the real UNet1D with diffusion.training_loss on the tiny
+Every run here trains the real UNet1D with the training step of method/loop.py on the tiny
 synthetic EEG world, conditioned through a randomly initialised CLIP saved to a
 folder (the same loading path as a hub id; tiny, so that runs take seconds).
 """
@@ -22,7 +22,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from i2b_minimal import checkpoint, clip, data, diffusion, features, train
+from i2b_minimal import checkpoint, clip, data, diffusion, export, features, loop, train, unet
 from i2b_minimal.train import TrainConfig
 
 SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
@@ -37,7 +37,7 @@ def clip_dir(tmp_path_factory):
     config = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
                               image_size=32, patch_size=8, projection_dim=16)
     CLIPVisionModelWithProjection(config).save_pretrained(folder)
-    clip._image_processor_class()(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    clip.image_processor_class()(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
     return folder
 
 
@@ -110,20 +110,123 @@ def test_signals_are_standardised_per_channel_and_map_back(tiny_eeg_root, clip_d
     scaled = np.stack([prepared.dataset[i][1].numpy() for i in range(len(prepared.dataset))])
     np.testing.assert_allclose(scaled.mean(axis=(0, 2)), 0, atol=1e-5)
     np.testing.assert_allclose(scaled.std(axis=(0, 2)), 1, atol=1e-4)
-    np.testing.assert_allclose(train.to_data_units(scaled, prepared.info), brain.mean_over_repetitions(), atol=1e-4)
+    np.testing.assert_allclose(export.to_data_units(scaled, prepared.info), brain.mean_over_repetitions(), atol=1e-4)
     tokens, _ = features.encode_dataset(clip.ImageEncoder(str(clip_dir), progress=False), brain.image_paths,
                                     tiny_eeg_root / "features", progress=False)
     torch.testing.assert_close(prepared.dataset[5][0], tokens[5])  # cross-attention reads the token sequence
     assert prepared.info["cond_dim"] == 32 and prepared.info["n_channels"] == 17
 
 
-def test_every_config_field_is_a_cli_option():
+# The options of `i2b train` before they were generated from TrainConfig: each keeps its name and meaning.
+FIRST_TRAIN_OPTIONS = ["data-root", "modality", "subject", "encoder", "conditioning", "base-channels", "trials", "steps",
+                       "batch-size", "lr", "lr-schedule", "warmup-steps", "weight-decay", "grad-clip", "ema-decay",
+                       "cond-drop-prob", "num-train-timesteps", "beta-schedule", "prediction-type",
+                       "gradient-accumulation-steps", "checkpoint-every", "keep-checkpoints", "output-dir", "seed",
+                       "device"]
+
+
+def other_value(field, default):
+    """A valid value of a TrainConfig field other than ``default``, as a command-line word and as the field holds it."""
+    if field.metadata["choices"]:
+        value = next(c for c in field.metadata["choices"] if c != default)
+        return value, value
+    if isinstance(default, bool):
+        return None, not default
+    if field.name in ("channel_mults", "attention_levels"):
+        return "1,3", (1, 3)
+    if isinstance(default, (int, float)):
+        return str(default + 3), type(default)(default + 3)
+    return "elsewhere", "elsewhere"
+
+
+def test_every_config_field_is_an_option_of_i2b_train():
     from i2b_minimal import cli
 
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    assert fields == set(cli.TRAIN_OPTIONS)
-    args = cli.build_parser().parse_args(["train", "--base-channels", "16", "--conditioning", "add"])
-    assert (args.base_channels, args.conditioning, args.steps) == (16, "add", None)
+    base = cli.config_from_args(cli.build_parser().parse_args(["train"]))
+    assert base == (TrainConfig().fast_mode() if os.environ["I2B_FAST"] == "1" else TrainConfig())
+    for field in dataclasses.fields(TrainConfig):
+        word, value = other_value(field, getattr(base, field.name))
+        flag = field.name.replace("_", "-")
+        argv = ["train", f"--{flag}", word] if word is not None else ["train", f"--{'' if value else 'no-'}{flag}"]
+        config = cli.config_from_args(cli.build_parser().parse_args(argv))
+        assert config == dataclasses.replace(base, **{field.name: value}), argv
+    assert {f.name.replace("_", "-") for f in dataclasses.fields(TrainConfig)} >= set(FIRST_TRAIN_OPTIONS)
+
+
+def test_train_options_carry_the_config_help_and_choices_and_cost_i2b_help_no_torch(capsys, monkeypatch):
+    from i2b_minimal import cli
+
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option: the help texts stay whole
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["train", "--help"])
+    text = capsys.readouterr().out
+    assert "--conditioning {" + ",".join(unet.CONDITIONING_MODES) + "}" in text
+    assert "--self-attention, --no-self-attention" in text
+    assert all(f.metadata["help"] in text for f in dataclasses.fields(TrainConfig))
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["train", "--conditioning", "film"])
+    assert "invalid choice: 'film'" in capsys.readouterr().err
+    code = "import sys; from i2b_minimal.app import cli; cli.build_parser().format_help(); print('torch' in sys.modules)"
+    fresh = subprocess.run([sys.executable, "-c", code], env=SUBPROCESS_ENV, capture_output=True, text=True, check=True)
+    assert fresh.stdout.strip() == "False"
+
+
+def test_config_checks_its_choices_and_survives_json():
+    with pytest.raises(ValueError, match=r"conditioning='film' is not one of \('cross_attention'"):
+        TrainConfig(conditioning="film")
+    with pytest.raises(ValueError, match="lr_schedule='linear'"):
+        TrainConfig(lr_schedule="linear")
+    config = TrainConfig(channel_mults=(1, 2), attention_levels=(1,))
+    assert TrainConfig(**json.loads(json.dumps(dataclasses.asdict(config)))) == config  # lists back to tuples
+    assert config.unet_kwargs()["channel_mults"] == (1, 2) and "steps" not in config.unet_kwargs()
+
+
+def test_the_unet_architecture_is_set_by_the_run(tiny_eeg_root, clip_dir, tmp_path):
+    architecture = dict(channel_mults=(1, 2), layers_per_level=1, attention_levels=(1,), self_attention=False,
+                        num_heads=2, groups=4, dropout=0.1)
+    config = make_config(tiny_eeg_root, clip_dir, tmp_path, steps=1, checkpoint_every=1, **architecture)
+    result = train.train(config, progress=False)
+    model, _, meta = export.load_trained(result.model_dir)
+    assert {name: getattr(model.config, name) for name in architecture} == architecture
+    assert model.mid.self_attention is None and len(model.down[0].blocks) == 1 and len(model.down) == 2
+    saved = json.loads((result.model_dir / "config.json").read_text())  # what UNet1D.from_pretrained reads
+    assert (saved["channel_mults"], saved["num_heads"], saved["self_attention"]) == ([1, 2], 2, False)
+    assert meta["config"]["groups"] == 4
+    with pytest.raises(checkpoint.CheckpointError, match="num_heads=2, but this run asks for 4"):
+        train.train(dataclasses.replace(config, num_heads=4, steps=2), resume=True, progress=False)
+
+
+# ----------------------------------------------------------------------------- the plain loop inside
+
+
+def test_the_trainer_takes_the_steps_of_the_plain_loop(tiny_eeg_root, clip_dir, tmp_path):
+    # Resume and checkpoints off; EMA decay 0, so that the exported weights are the raw ones (lerp_ with weight 1
+    # returns its end exactly); a constant learning rate without warm-up, as the plain loop has no scheduler.
+    # Single trials and condition dropout: the dataset's draws and every random number of a step are compared.
+    config = make_config(tiny_eeg_root, clip_dir, tmp_path / "run", trials="single", steps=6, checkpoint_every=0,
+                         ema_decay=0.0, warmup_steps=0, lr_schedule="constant", cond_drop_prob=0.5)
+    with pytest.raises(ValueError, match="checkpoint_every=0 writes none"):
+        train.train(config, stop_after=3, progress=False)
+    with one_thread():  # both sides on one thread, so that the CPU kernels sum in the same order
+        result = train.train(config, progress=False)
+        prepared = train.prepare_data(config, progress=False)  # a fresh dataset: its single-trial draws start again
+        batches = [train.global_batch(prepared.dataset, config.seed, step, config.batch_size)
+                   for step in range(1, config.steps + 1)]
+        torch.manual_seed(config.seed)  # the trainer draws its initial weights from the seed alone
+        model = unet.UNet1D(n_channels=17, cond_dim=32, conditioning="cross_attention", base_channels=16)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        schedule = diffusion.NoiseSchedule(1000, "linear", "v_prediction")
+        losses = loop.train_loop(model, optimizer, schedule, batches, config.cond_drop_prob, config.grad_clip,
+                                 seed=config.seed)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert losses == result.losses  # bit for bit
+    assert_same_weights(weights(result.model_dir), model.state_dict())
+    # The comparison can fail: the same loop with other noise (another seed for its draws) ends elsewhere.
+    torch.manual_seed(config.seed)
+    other = unet.UNet1D(n_channels=17, cond_dim=32, conditioning="cross_attention", base_channels=16)
+    loop.train_loop(other, torch.optim.AdamW(other.parameters(), lr=config.lr, weight_decay=config.weight_decay),
+                    schedule, batches, config.cond_drop_prob, config.grad_clip, seed=config.seed + 1)
+    assert (other.input_conv.weight - model.input_conv.weight).abs().max() > 1e-4
 
 
 # ----------------------------------------------------------------------------- resume
@@ -246,16 +349,16 @@ def test_wrong_data_conditioning_or_encoder_is_refused(tiny_eeg_root, clip_dir, 
     result = train.train(config, progress=False)
     eeg = data.load_things_eeg2(tiny_eeg_root, subject=1, split="test")
     encoder = clip.ImageEncoder(str(clip_dir), progress=False)
-    model, schedule, meta = train.load_trained(result.model_dir, data=eeg, encoder=encoder)
+    model, schedule, meta = export.load_trained(result.model_dir, data=eeg, encoder=encoder)
     assert model.config.conditioning == "cross_attention" and schedule.num_train_timesteps == 1000
 
     meg = dataclasses.replace(eeg, signals=np.zeros((eeg.n_images, 1, 271, 281), np.float32),
                               ch_names=[f"MLC{i:02d}" for i in range(271)], times=np.arange(281) / 200,
                               dataset="things-meg")
     with pytest.raises(ValueError, match=r"17 channels x 100 samples.*\(things-meg\) has 271 x 281"):
-        train.load_trained(result.model_dir, data=meg)
+        export.load_trained(result.model_dir, data=meg)
     with pytest.raises(ValueError, match="conditioning='cross_attention', but 'concat' was asked for"):
-        train.load_trained(result.model_dir, conditioning="concat")
+        export.load_trained(result.model_dir, conditioning="concat")
     other = tmp_path / "other-clip"
     shutil.copytree(clip_dir, other)
     state = load_file(other / "model.safetensors")
@@ -263,7 +366,7 @@ def test_wrong_data_conditioning_or_encoder_is_refused(tiny_eeg_root, clip_dir, 
     from safetensors.torch import save_file
     save_file(state, other / "model.safetensors")
     with pytest.raises(ValueError, match="features of another encoder mean nothing"):
-        train.load_trained(result.model_dir, encoder=clip.ImageEncoder(str(other), progress=False))
+        export.load_trained(result.model_dir, encoder=clip.ImageEncoder(str(other), progress=False))
 
     with pytest.raises(checkpoint.CheckpointError, match="conditioning='cross_attention', but this run asks for 'add'"):
         train.train(dataclasses.replace(config, conditioning="add", steps=4), resume=True, progress=False)
@@ -276,11 +379,11 @@ def test_damaged_exported_model_is_named(tiny_eeg_root, clip_dir, tmp_path):
     config = make_config(tiny_eeg_root, clip_dir, tmp_path, conditioning="none", steps=1, checkpoint_every=1)
     model_dir = train.train(config, progress=False).model_dir
     with pytest.raises(FileNotFoundError, match="meta.json is missing"):
-        train.load_trained(tmp_path)
+        export.load_trained(tmp_path)
     weights_file = model_dir / "model.safetensors"
     weights_file.write_bytes(weights_file.read_bytes()[:-100])
     with pytest.raises(ValueError, match=f"{weights_file} is truncated or corrupt"):
-        train.load_trained(model_dir)
+        export.load_trained(model_dir)
 
 
 def _copy_with_fewer_samples(root, out, n_times):

@@ -68,45 +68,49 @@ def _add_data_commands(sub) -> None:
 
 # ----------------------------------------------------------------------------- train
 
-# TrainConfig field -> (type or choices, help). Unset options keep TrainConfig's defaults, shrunk by I2B_FAST=1;
-# the table is written out (not read from TrainConfig) so that `i2b --help` does not have to import torch.
-TRAIN_OPTIONS = {
-    "data_root": (str, "dataset root (default: <data dir>/synthetic-eeg-small)"),
-    "modality": (["eeg", "meg"], "THINGS-EEG2 or THINGS-MEG layout"),
-    "subject": (int, "subject number"),
-    "encoder": (str, 'CLIP image encoder: "tiny", a hub id or a folder'),
-    "conditioning": (["cross_attention", "concat", "add", "none"], "how the image enters the U-Net"),
-    "base_channels": (int, "U-Net width"),
-    "trials": (["mean", "single"], "average the repetitions or draw single trials"),
-    "steps": (int, "optimiser steps"),
-    "batch_size": (int, "global batch, split across processes"),
-    "lr": (float, "peak learning rate of AdamW"),
-    "lr_schedule": (["cosine", "constant"], "after the warm-up"),
-    "warmup_steps": (int, "linear learning-rate warm-up"),
-    "weight_decay": (float, "AdamW weight decay"),
-    "grad_clip": (float, "gradient-norm clipping"),
-    "ema_decay": (float, "EMA decay of the weights used for sampling"),
-    "cond_drop_prob": (float, "probability of dropping the image (classifier-free guidance)"),
-    "num_train_timesteps": (int, "diffusion steps T"),
-    "beta_schedule": (["linear", "cosine"], "noise schedule"),
-    "prediction_type": (["epsilon", "v_prediction"], "what the network predicts"),
-    "gradient_accumulation_steps": (int, "micro-batches per optimiser step"),
-    "checkpoint_every": (int, "steps between checkpoints"),
-    "keep_checkpoints": (int, "how many recent checkpoints to keep"),
-    "output_dir": (str, "run folder: checkpoints/ and the exported model/"),
-    "seed": (int, "random seed"),
-    "device": (str, "cuda, mps or cpu (default: the best available)"),
-}
+def _config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, with the field's type, choices and help (training/config.py)."""
+    import dataclasses
+    import types
+    import typing
+
+    from i2b_minimal.training.config import TrainConfig
+    hints = typing.get_type_hints(TrainConfig)
+    for field in dataclasses.fields(TrainConfig):
+        flag, kind = f"--{field.name.replace('_', '-')}", hints[field.name]
+        # Unset options stay None, so that TrainConfig's defaults (shrunk by I2B_FAST=1) apply.
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=field.metadata["help"])
+            continue
+        if isinstance(kind, types.UnionType):  # X | None -> X
+            kind = next(k for k in typing.get_args(kind) if k is not type(None))
+        parse = parse_ints if typing.get_origin(kind) is tuple else kind
+        parser.add_argument(flag, type=parse, choices=field.metadata["choices"], default=None,
+                            help=field.metadata["help"])
 
 
-def _cmd_train(args) -> int:
+def parse_ints(text: str) -> tuple[int, ...]:
+    """``"1,2,2"`` -> ``(1, 2, 2)``; ``""`` -> ``()``."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, e.g. 1,2,2, not {text!r}") from None
+
+
+def config_from_args(args):
+    """The TrainConfig that ``i2b train`` options ask for: the defaults, with each given option in its place."""
     import dataclasses
 
     from i2b_minimal import runtime
+    from i2b_minimal.training.config import TrainConfig
+    config = TrainConfig().fast_mode() if runtime.fast_mode() else TrainConfig()
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
+    return dataclasses.replace(config, **given)
+
+
+def _cmd_train(args) -> int:
     from i2b_minimal.training import train
-    config = train.TrainConfig().fast_mode() if runtime.fast_mode() else train.TrainConfig()
-    given = {name: getattr(args, name) for name in TRAIN_OPTIONS if getattr(args, name) is not None}
-    result = train.train(dataclasses.replace(config, **given), resume=args.resume, overwrite=args.overwrite,
+    result = train.train(config_from_args(args), resume=args.resume, overwrite=args.overwrite,
                          stop_after=args.stop_after)
     print(f"checkpoints in {result.output_dir / train.CHECKPOINT_DIR}; trained model in {result.model_dir}")
     return 0
@@ -114,15 +118,16 @@ def _cmd_train(args) -> int:
 
 def _add_train_commands(sub) -> None:
     parser = sub.add_parser("train", help="train the diffusion model (also under accelerate launch / torchrun)",
-                            description="Options left out keep the defaults of i2b_minimal.train.TrainConfig.")
-    for name, (kind, text) in TRAIN_OPTIONS.items():
-        choices = kind if isinstance(kind, list) else None
-        parser.add_argument(f"--{name.replace('_', '-')}", type=None if choices else kind, choices=choices,
-                            default=None, help=text)
+                            description="Options left out keep the defaults of i2b_minimal.train.TrainConfig.",
+                            deferred=_train_options)
+    parser.set_defaults(func=_cmd_train)
+
+
+def _train_options(parser: argparse.ArgumentParser) -> None:
+    _config_options(parser)
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output-dir")
     parser.add_argument("--overwrite", action="store_true", help="delete the checkpoints in --output-dir and start again")
     parser.add_argument("--stop-after", type=int, default=None, help="stop (with a checkpoint) after this step")
-    parser.set_defaults(func=_cmd_train)
 
 
 # ----------------------------------------------------------------------------- clip
@@ -236,6 +241,12 @@ def _add_sampling_options(parser, samples_per_image: int) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
+def _conditioning_option(parser: argparse.ArgumentParser) -> None:
+    from i2b_minimal.method.unet import CONDITIONING_MODES
+    parser.add_argument("--conditioning", choices=CONDITIONING_MODES, default=None,
+                        help="refuse a model trained with another conditioning mode")
+
+
 def _add_pipeline_commands(sub) -> None:
     sample = sub.add_parser("sample", help="generate brain signals for image files")
     sample.add_argument("images", nargs="+", type=Path, help="image files")
@@ -243,11 +254,10 @@ def _add_pipeline_commands(sub) -> None:
     _add_sampling_options(sample, samples_per_image=1)
     sample.set_defaults(func=_cmd_sample)
 
-    evaluate = sub.add_parser("evaluate", help="score a model on a test set, next to ridge and the noise ceiling")
+    evaluate = sub.add_parser("evaluate", help="score a model on a test set, next to ridge and the noise ceiling",
+                              deferred=_conditioning_option)
     evaluate.add_argument("--data-root", type=Path, default=None, help="dataset root (default: the model's training data)")
     evaluate.add_argument("--subject", type=int, default=None, help="subject (default: the model's)")
-    evaluate.add_argument("--conditioning", choices=["cross_attention", "concat", "add", "none"], default=None,
-                          help="refuse a model trained with another conditioning mode")
     evaluate.add_argument("--no-ridge", action="store_true", help="skip the ridge baseline")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     _add_sampling_options(evaluate, samples_per_image=4)
@@ -265,9 +275,35 @@ def _add_pipeline_commands(sub) -> None:
 # ----------------------------------------------------------------------------- main
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that may add some options only when it is used (``deferred``, a function of the parser).
+
+    The options of ``i2b train`` come from TrainConfig, whose choices come from the method's modules, which
+    import torch (about 3 s). Added when ``train`` itself is parsed or its help printed, they cost
+    ``i2b --help`` and the other commands nothing.
+    """
+
+    def __init__(self, *args, deferred=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._deferred = deferred
+
+    def _add_deferred(self) -> None:
+        if self._deferred is not None:
+            add, self._deferred = self._deferred, None
+            add(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._add_deferred()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._add_deferred()
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="i2b", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="i2b", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_data_commands(sub)
     _add_train_commands(sub)
     _add_clip_commands(sub)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .loaders import BrainData
+if TYPE_CHECKING:  # only a type here; loaders.py imports this module to offer data.BrainDataset
+    from .loaders import BrainData
+
+TRIALS = ("mean", "single")  # what one item's signal is: the average of the repetitions, or one of them
 
 
 class BrainDataset:
@@ -15,26 +20,36 @@ class BrainDataset:
     is the image path as a string. ``trials="mean"`` yields the average over
     repetitions (the encoding target of Gifford et al. 2022); ``trials="single"``
     yields one repetition drawn at random on every ``__getitem__``, a form of
-    data augmentation. The draw is a pure function of (seed, epoch, index, how
-    often this index was drawn), so runs are reproducible and independent of
-    shuffling; call :meth:`set_epoch` every epoch when a ``DataLoader`` uses
-    worker processes, which each start from a copy of the draw counters.
+    data augmentation. The draw is a pure function of (seed, index, how often
+    this index was drawn), so runs are reproducible and independent of
+    shuffling, and :meth:`state_dict` / :meth:`load_state_dict` carry the
+    counts across a checkpoint. The counts live in this object: index it in one
+    process, as the trainer does (a ``DataLoader``'s worker processes would each
+    count in a copy of their own, and draw the same trials every epoch).
     """
 
     def __init__(self, brain_data: BrainData, features=None, trials: str = "mean", seed: int = 0):
-        if trials not in ("mean", "single"):
-            raise ValueError(f"trials must be 'mean' or 'single', not {trials!r}")
+        if trials not in TRIALS:
+            raise ValueError(f"trials must be one of {TRIALS}, not {trials!r}")
         if features is not None:
             lengths = {len(f) for f in (features if isinstance(features, (tuple, list)) else (features,))}
             if lengths != {brain_data.n_images}:
                 raise ValueError(f"features have {sorted(lengths)} rows but brain_data has {brain_data.n_images} images")
         self.brain_data, self.features, self.trials, self.seed = brain_data, features, trials, seed
         self.mean = brain_data.mean_over_repetitions() if trials == "mean" else None
-        self.epoch = 0
         self._draws = np.zeros(brain_data.n_images, dtype=np.int64)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """How often each image was drawn: what the next single-trial draws depend on (a copy)."""
+        return {"draws": self._draws.copy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict`'s counts, e.g. those of a checkpoint."""
+        draws = np.asarray(state["draws"], dtype=np.int64)
+        if draws.shape != self._draws.shape:
+            raise ValueError(f"the state counts draws of {draws.shape[0]} images, but this dataset has "
+                             f"{self._draws.shape[0]}")
+        self._draws[:] = draws
 
     def __len__(self) -> int:
         return self.brain_data.n_images
@@ -45,7 +60,7 @@ class BrainDataset:
         if self.trials == "mean":
             signal = self.mean[index]
         else:
-            rng = np.random.default_rng([self.seed, self.epoch, index, self._draws[index]])
+            rng = np.random.default_rng([self.seed, index, self._draws[index]])
             self._draws[index] += 1
             signal = self.brain_data.signals[index, rng.integers(self.brain_data.n_repetitions)]
         if self.features is None:

@@ -119,17 +119,24 @@ def _randn(shape, generator: torch.Generator | None, device) -> torch.Tensor:
 
 
 def training_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, cond: torch.Tensor | None,
-                  cond_drop_prob: float = 0.1, generator: torch.Generator | None = None) -> torch.Tensor:
+                  null_condition=None, cond_drop_prob: float = 0.1,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
     """One Monte-Carlo estimate of the denoising loss (Ho et al. 2020, Alg. 1 and eq. 14).
 
     Draw t uniformly and eps ~ N(0, I), noise x0 to x_t, and regress the network's
     output on eps (or on v for ``prediction_type="v_prediction"``). Each example's
-    condition is replaced by the model's null condition with probability
-    ``cond_drop_prob`` (Ho & Salimans 2022, Alg. 1), the same null that ``cond=None``
-    gives, so the unconditional model used for guidance is trained.
+    condition is replaced by ``null_condition(cond)`` with probability
+    ``cond_drop_prob`` (Ho & Salimans 2022, Alg. 1): give the model's own
+    ``null_condition``, the null that ``cond=None`` means, so that the unconditional
+    model used for guidance is trained. It is an argument of its own, not looked up
+    on ``model``, because ``model`` may be a wrapper (DistributedDataParallel) that
+    forwards calls but not methods; the loss needs nothing else from the network.
     """
     if not 0.0 <= cond_drop_prob <= 1.0:
         raise ValueError(f"cond_drop_prob must lie in [0, 1], got {cond_drop_prob}")
+    if cond is not None and cond_drop_prob > 0 and null_condition is None:
+        raise ValueError(f"cond_drop_prob={cond_drop_prob} replaces conditions by the null condition: pass "
+                         "null_condition (the model's, e.g. UNet1D.null_condition), or use cond_drop_prob=0")
     batch, device = x0.shape[0], x0.device
     source = generator.device if generator is not None else device
     t = torch.randint(0, schedule.num_train_timesteps, (batch,), generator=generator, device=source).to(device)
@@ -137,7 +144,7 @@ def training_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, cond: torch.
     if cond is not None and cond_drop_prob > 0:
         drop = torch.rand(batch, generator=generator, device=source).to(device) < cond_drop_prob
         drop = drop.view((-1,) + (1,) * (cond.dim() - 1))
-        cond = torch.where(drop, model.null_condition(cond), cond)
+        cond = torch.where(drop, null_condition(cond), cond)
     x_t = schedule.add_noise(x0, noise, t)
     target = noise if schedule.prediction_type == "epsilon" else schedule.velocity(x0, noise, t)
     return F.mse_loss(model(x_t, t, cond), target)
@@ -152,15 +159,15 @@ def guided_model_output(model, x_t: torch.Tensor, t: int, cond: torch.Tensor | N
     out = out_uncond + s (out_cond - out_uncond), which is eq. 6's
     (1 + w) out_cond - w out_uncond with w = s - 1. With s = 1 this is exactly the
     conditional output, so only the conditional pass runs; otherwise both passes
-    run as one batch of 2B, which is about as fast as one on most hardware.
+    run as one batch of 2B, which is about as fast as one on most hardware. The
+    network runs in the caller's precision (the samplers choose bf16 on a GPU);
+    its output is taken to float32 before the extrapolation.
     """
     t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
-    with autocast(x_t.device):
-        if guidance_scale == 1.0 or cond is None:
-            return model(x_t, t_batch, cond).float()
-        both = model(torch.cat([x_t, x_t]), torch.cat([t_batch, t_batch]),
-                     torch.cat([cond, model.null_condition(cond)])).float()
-    out_cond, out_uncond = both.chunk(2)
+    if guidance_scale == 1.0 or cond is None:
+        return model(x_t, t_batch, cond).float()
+    both = model(torch.cat([x_t, x_t]), torch.cat([t_batch, t_batch]), torch.cat([cond, model.null_condition(cond)]))
+    out_cond, out_uncond = both.float().chunk(2)
     return out_uncond + guidance_scale * (out_cond - out_uncond)
 
 
@@ -232,13 +239,24 @@ def ddim_timesteps(num_train_timesteps: int, num_inference_steps: int) -> list[i
 # -- samplers --------------------------------------------------------------------------------------------
 
 
-def _prepare(model, shape, cond, guidance_scale):
+def _reverse_chain(model, shape, cond, guidance_scale, generator, steps, reverse_step, return_trajectory, progress,
+                   desc):
+    """x_T ~ N(0, I), then ``x = reverse_step(output, t, x)`` for each t of ``steps``: what both samplers do."""
     if cond is None and guidance_scale != 1.0:
         raise ValueError(f"guidance_scale={guidance_scale} needs a condition to guide towards; pass cond or use 1.0")
     if cond is not None and cond.shape[0] != shape[0]:
         raise ValueError(f"cond has {cond.shape[0]} rows but shape asks for {shape[0]} samples; they must match")
     device = next(model.parameters()).device
-    return device, (cond.to(device) if cond is not None else None)
+    cond = cond.to(device) if cond is not None else None
+    x = _randn(shape, generator, device)
+    trajectory = [x.cpu()] if return_trajectory else None
+    for t in tqdm(steps, desc=desc, disable=not progress):
+        with autocast(device):  # the network in bf16 on a GPU (hardware.py); the reverse step stays in float32
+            out = guided_model_output(model, x, t, cond, guidance_scale)
+        x = reverse_step(out, t, x)
+        if trajectory is not None:
+            trajectory.append(x.cpu())
+    return (x, trajectory) if return_trajectory else x
 
 
 @torch.no_grad()
@@ -250,15 +268,12 @@ def ddpm_sample(model, schedule: NoiseSchedule, shape, cond: torch.Tensor | None
     the list of T + 1 states x_T, ..., x_0 on the CPU. The random numbers come
     from ``generator`` in the order x_T, then one draw per step, as in diffusers.
     """
-    device, cond = _prepare(model, shape, cond, guidance_scale)
-    x = _randn(shape, generator, device)
-    trajectory = [x.cpu()] if return_trajectory else None
-    for t in tqdm(range(schedule.num_train_timesteps - 1, -1, -1), desc="DDPM", disable=not progress):
-        out = guided_model_output(model, x, t, cond, guidance_scale)
-        x = ddpm_step(schedule, out, t, x, generator=generator)
-        if trajectory is not None:
-            trajectory.append(x.cpu())
-    return (x, trajectory) if return_trajectory else x
+    def reverse_step(out, t, x):
+        return ddpm_step(schedule, out, t, x, generator=generator)
+
+    steps = range(schedule.num_train_timesteps - 1, -1, -1)
+    return _reverse_chain(model, shape, cond, guidance_scale, generator, steps, reverse_step, return_trajectory,
+                          progress, desc="DDPM")
 
 
 @torch.no_grad()
@@ -270,13 +285,11 @@ def ddim_sample(model, schedule: NoiseSchedule, shape, cond: torch.Tensor | None
     Same return values as :func:`ddpm_sample` (the trajectory has
     num_inference_steps + 1 states).
     """
-    device, cond = _prepare(model, shape, cond, guidance_scale)
     steps = ddim_timesteps(schedule.num_train_timesteps, num_inference_steps)
-    x = _randn(shape, generator, device)
-    trajectory = [x.cpu()] if return_trajectory else None
-    for t, prev_t in tqdm(list(zip(steps, steps[1:] + [-1])), desc="DDIM", disable=not progress):
-        out = guided_model_output(model, x, t, cond, guidance_scale)
-        x = ddim_step(schedule, out, t, prev_t, x, eta=eta, generator=generator)
-        if trajectory is not None:
-            trajectory.append(x.cpu())
-    return (x, trajectory) if return_trajectory else x
+    previous = dict(zip(steps, steps[1:] + [-1]))  # each step jumps to the next one visited; the last to x_0
+
+    def reverse_step(out, t, x):
+        return ddim_step(schedule, out, t, previous[t], x, eta=eta, generator=generator)
+
+    return _reverse_chain(model, shape, cond, guidance_scale, generator, steps, reverse_step, return_trajectory,
+                          progress, desc="DDIM")

@@ -7,7 +7,8 @@ from . import as_number, unanswered, verdict
 
 def learning_rate(step: int, config=None) -> float:
     """The learning rate at optimiser step ``step`` (from 0) of a run with ``config`` (default: TrainConfig())."""
-    from i2b_minimal.training.train import TrainConfig, learning_rate_factor
+    from i2b_minimal.training.config import TrainConfig
+    from i2b_minimal.training.optimizer import learning_rate_factor
 
     config = config if config is not None else TrainConfig()
     return config.lr * learning_rate_factor(step, config)
@@ -17,7 +18,7 @@ def check_learning_rate(answer, step: int = 49, config=None) -> bool:
     """The learning rate at ``step`` of a run with ``config`` (default TrainConfig(): lr 5e-4, 100 warm-up steps)."""
     if unanswered(answer):
         return False
-    from i2b_minimal.training.train import TrainConfig
+    from i2b_minimal.training.config import TrainConfig
 
     config = config if config is not None else TrainConfig()
     expected = learning_rate(step, config)
@@ -33,7 +34,7 @@ def ema_ramp_end(decay: float) -> int:
     """The first step n at which the EMA's ramped decay min(decay, (1 + n) / (10 + n)) reaches ``decay``."""
     import torch
 
-    from i2b_minimal.training.train import EMA
+    from i2b_minimal.training.ema import EMA
 
     ema = EMA(torch.nn.Identity(), decay)  # decay_at depends on the step only; no weights needed
     # (1 + n) / (10 + n) >= decay  <=>  n >= (10 decay - 1) / (1 - decay); round that guess, then step to the first n.

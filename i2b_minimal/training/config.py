@@ -1,0 +1,120 @@
+"""What defines a training run: :class:`TrainConfig`, one field per setting, each said once.
+
+Every field carries its help text, and its valid choices where it has them, in
+its ``metadata``. The ``i2b train`` options are generated from it
+(``app/cli.py``), :meth:`TrainConfig.__post_init__` checks the choices for
+Python callers too, and the fields marked ``fixed`` are those a resumed run must
+share with its checkpoint (``SAME_ON_RESUME``). The U-Net's architecture fields have ``UNet1D``'s
+names and defaults (read from ``UNet1DConfig``) and reach it as keywords
+(:meth:`TrainConfig.unet_kwargs`), so the exported model's ``config.json``
+records them.
+
+The choices come from where they are defined (``unet.CONDITIONING_MODES``,
+``diffusion.BETA_SCHEDULES`` ...), which imports torch; ``app/cli.py`` therefore
+builds the ``train`` options only when that command is parsed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from i2b_minimal import runtime
+from i2b_minimal.datasets.brain_dataset import TRIALS
+from i2b_minimal.method import diffusion, unet
+
+from .optimizer import LR_SCHEDULES
+
+MODALITIES = ("eeg", "meg")  # the THINGS-EEG2 and THINGS-MEG layouts (datasets/loaders.py)
+_UNET_DEFAULTS = {f.name: f.default for f in dataclasses.fields(unet.UNet1DConfig)}
+
+
+def _setting(default, help: str, choices: tuple | None = None, fixed: bool = False, network: bool = False,
+             factory=None):
+    """A TrainConfig field: its default and its metadata (help, choices, fixed on resume, a UNet1D keyword)."""
+    metadata = {"help": help, "choices": choices, "fixed": fixed or network, "network": network}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _network(name: str, help: str, choices: tuple | None = None):
+    """A field passed to UNet1D under its own name, with UNet1D's default."""
+    return _setting(_UNET_DEFAULTS[name], help, choices, network=True)
+
+
+def _default_data_root() -> str:
+    return str(runtime.data_dir() / "synthetic-eeg-small")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run. Saved in every checkpoint and beside the exported model."""
+
+    data_root: str = _setting(None, "dataset root (default: <data dir>/synthetic-eeg-small)",
+                              factory=_default_data_root)
+    modality: str = _setting("eeg", "THINGS-EEG2 or THINGS-MEG layout", MODALITIES, fixed=True)
+    subject: int = _setting(1, "subject number", fixed=True)
+    encoder: str = _setting("tiny", 'CLIP image encoder: "tiny" (bundled), a hub id or a folder', fixed=True)
+    # -- the U-Net (method/unet.py)
+    conditioning: str = _network("conditioning", "how the image enters the U-Net", unet.CONDITIONING_MODES)
+    base_channels: int = _network("base_channels", "U-Net width: channels at full time resolution")
+    channel_mults: tuple[int, ...] = _network(
+        "channel_mults", "width of each U-Net level in multiples of --base-channels, e.g. 1,2,2; time halves "
+                         "between levels")
+    layers_per_level: int = _network("layers_per_level", "residual blocks per U-Net level")
+    attention_levels: tuple[int, ...] | None = _network(
+        "attention_levels", "U-Net levels with attention, e.g. 1,2 (default: every level below full resolution)")
+    self_attention: bool = _network("self_attention", "self-attention over time where there is attention")
+    num_heads: int = _network("num_heads", "attention heads")
+    groups: int = _network("groups", "GroupNorm groups")
+    dropout: float = _network("dropout", "dropout in the residual blocks")
+    # -- the data and the optimisation
+    trials: str = _setting("mean", "average the repetitions or draw single trials", TRIALS, fixed=True)
+    steps: int = _setting(2000, "optimiser steps")
+    batch_size: int = _setting(64, "global batch of one optimiser step, over all processes and micro-batches")
+    lr: float = _setting(5e-4, "peak learning rate of AdamW")
+    lr_schedule: str = _setting("cosine", "after the warm-up: cosine (to 0 at the last step) or constant",
+                                LR_SCHEDULES)
+    warmup_steps: int = _setting(100, "linear learning-rate warm-up")
+    weight_decay: float = _setting(0.01, "AdamW weight decay")
+    grad_clip: float = _setting(1.0, "gradient-norm clipping")
+    ema_decay: float = _setting(0.999, "EMA decay of the weights used for sampling")
+    cond_drop_prob: float = _setting(0.1, "probability of dropping the image (classifier-free guidance)")
+    # -- the diffusion (method/diffusion.py)
+    num_train_timesteps: int = _setting(1000, "diffusion steps T", fixed=True)
+    beta_schedule: str = _setting("linear", "noise schedule", diffusion.BETA_SCHEDULES, fixed=True)
+    # v (Salimans & Ho 2022), not epsilon: with a linear schedule an epsilon network's error is multiplied by
+    # 1/sqrt(alpha_bar_T) ~ 160 when x_0 is recovered at the noisiest step, which short runs cannot afford.
+    prediction_type: str = _setting("v_prediction", "what the network predicts", diffusion.PREDICTION_TYPES,
+                                    fixed=True)
+    # -- the run
+    gradient_accumulation_steps: int = _setting(1, "micro-batches per optimiser step, for big batches on small GPUs")
+    checkpoint_every: int = _setting(250, "steps between checkpoints (0: none, and the run cannot be resumed)")
+    keep_checkpoints: int = _setting(2, "how many recent checkpoints to keep")
+    output_dir: str = _setting("runs/default", "run folder: checkpoints/ and the exported model/")
+    seed: int = _setting(0, "random seed", fixed=True)
+    device: str | None = _setting(None, "cuda, mps or cpu (default: CUDA, then MPS, then CPU)")
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, list):  # read back from JSON
+                setattr(self, field.name, value := tuple(value))
+            choices = field.metadata["choices"]
+            if choices is not None and value not in choices:
+                raise ValueError(f"{field.name}={value!r} is not one of {choices}")
+
+    def unet_kwargs(self) -> dict:
+        """The U-Net's keywords (all but the data's n_channels and cond_dim)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata["network"]}
+
+    def fast_mode(self) -> TrainConfig:
+        """A copy shrunk for ``I2B_FAST=1``: a narrow model and a few dozen steps."""
+        return dataclasses.replace(self, base_channels=min(self.base_channels, 16), steps=min(self.steps, 60),
+                                   batch_size=min(self.batch_size, 16), warmup_steps=min(self.warmup_steps, 5),
+                                   checkpoint_every=min(self.checkpoint_every, 30))
+
+
+# The fields a resumed run must share with its checkpoint: they fix the data, the network and its targets.
+SAME_ON_RESUME = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["fixed"])
