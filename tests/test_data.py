@@ -58,12 +58,13 @@ def _rewrite_eeg(root, word="training", **changes):
 
 
 def test_eeg_reads_the_published_format(eeg_root):
+    (eeg_root / "image_set" / "training_images" / "00001_aardvark" / "._aardvark_01b.jpg").write_bytes(b"AppleDouble")
     train = data.load_things_eeg2(eeg_root, subject=1, split="training")
     assert train.signals.dtype == np.float32 and train.signals.shape == (4, 4, 17, 100)
     assert (train.split, train.dataset, train.ch_type, train.subject) == ("train", "things-eeg2", "eeg", 1)
     assert train.ch_names == list(data.EEG_CHANNELS) and train.sfreq == 100.0
     np.testing.assert_allclose(train.times, EEG_TIMES)
-    # Row order: sorted concept folders, then sorted images inside each.
+    # Row order: sorted concept folders, then sorted images inside each; hidden files are no images.
     expected = ["00001_aardvark/aardvark_01b.jpg", "00001_aardvark/aardvark_10s.jpg",
                 "00002_zebra/zebra_01b.jpg", "00002_zebra/zebra_02b.jpg"]
     assert [f"{p.parent.name}/{p.name}" for p in train.image_paths] == expected

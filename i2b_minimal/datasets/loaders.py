@@ -223,8 +223,10 @@ def _require(path: Path, dataset: str, root: Path) -> None:
 def _list_images(folder: Path, root: Path) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder {folder} does not exist; {_how_to_get('things-eeg2', root)}")
+    # Hidden files are not images of the set: macOS "._" companions, or a writer's temporary files.
     return [image for concept in sorted(p for p in folder.iterdir() if p.is_dir())
-            for image in sorted(concept.iterdir()) if image.suffix.lower() in IMAGE_SUFFIXES]
+            for image in sorted(concept.iterdir())
+            if image.suffix.lower() in IMAGE_SUFFIXES and not image.name.startswith(".")]
 
 
 def _check_finite(signals: np.ndarray, path: Path) -> None:

@@ -1,11 +1,11 @@
 """Sliders for the tutorial figures, and the static grid that stands in for them in the book.
 
 A live widget needs a running kernel; the rendered book has none. So every slider figure
-comes in two forms (DESIGN.md, "Conventions"): ``interactive_figure`` redraws a figure as
-the controls move, and ``precomputed_grid`` draws the same function at a few fixed settings
-into one static Figure. The controls offer a fixed list of values rather than a continuous
-range, because sampling a diffusion model is slow: a notebook precomputes results for those
-values once, and the slider only picks among them.
+comes in two forms: ``interactive_figure`` redraws a figure as the controls move, and
+``precomputed_grid`` draws the same function at a few fixed settings into one static
+Figure. The controls offer a fixed list of values rather than a continuous range, because
+sampling a diffusion model is slow: a notebook precomputes results for those values once,
+and the slider only picks among them.
 
 Everything works headless (no display, as under nbval): the widgets are plain ipywidgets
 objects, and drawing goes through an ``ipywidgets.Output``.
@@ -19,7 +19,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-CONDITIONING_MODES = ("cross_attention", "concat", "add", "none")
+from i2b_minimal.method.unet import CONDITIONING_MODES
 
 
 def time_slider(times: Sequence[float], value: float | None = None,

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from . import brain, pictures
 from i2b_minimal.datasets import things_format
-from i2b_minimal.runtime import atomic_write, data_dir
+from i2b_minimal.runtime import atomic_path, atomic_write, data_dir
 
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "shape": ("circle", "square", "triangle", "diamond", "star", "cross",
@@ -134,9 +134,9 @@ def _eeg_images(rng: np.random.Generator, spec: dict) -> list[dict]:
 
 def _write_images(root: Path, rows: list[dict], progress: bool) -> None:
     for row in tqdm(rows, desc="drawing images", unit="img", disable=not progress):
-        path = root / row["image_path"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draw_image(row, IMAGE_SIZE).save(path, format="JPEG", quality=90)
+        # Atomic, like every other file: a notebook may read the images of a world that is being remade.
+        with atomic_path(root / row["image_path"]) as tmp:
+            draw_image(row, IMAGE_SIZE).save(tmp, format="JPEG", quality=90)
 
 
 def _write_ground_truth(root: Path, subject: int, responses: np.ndarray) -> None:

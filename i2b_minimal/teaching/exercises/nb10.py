@@ -6,7 +6,7 @@ import math
 
 from . import as_number, unanswered, verdict
 
-EEG_TRAINING_SHAPE = (16540, 4, 17, 100)  # one subject's THINGS-EEG2 training array (DESIGN.md)
+EEG_TRAINING_SHAPE = (16540, 4, 17, 100)  # one subject's THINGS-EEG2 training array (data/README.md)
 
 
 def eeg_training_gigabytes() -> float:
