@@ -1,4 +1,4 @@
-"""How good is a generated brain signal? Error, correlation, noise ceiling, identification.
+"""How good is a generated brain signal? Error, correlation, identification.
 
 Shapes: ``pred`` is (n_images, C, T), one generated signal per test image;
 ``target`` is the recorded response to the same images, either
@@ -10,9 +10,10 @@ Three families of scores, each answering its own question:
   Pearson correlation between each generated signal and the real one.
 * **Like an encoding model** (Gifford et al. 2022, NeuroImage 264:119754):
   the correlation *across images* at every channel and time, which asks
-  whether the model knows how image A's response differs from image B's,
-  and the noise ceiling, the best correlation that the noise in the
-  recording allows.
+  whether the model knows how image A's response differs from image B's.
+  Compare it with a noise ceiling, the best correlation that the noise in
+  the recording allows: those live in :mod:`i2b_minimal.evaluation.ceilings`
+  and are offered here under their usual names (``metrics.noise_ceiling``...).
 * **Identification** (Kay et al. 2008, Nature 452:352): can the generated
   signal tell which of the test images was seen?
 
@@ -25,10 +26,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from i2b_minimal.datasets.arrays import as_float_array
 
+from .ceilings import noise_ceiling, noise_ceiling_summary, spearman_brown, true_noise_ceiling
+from .correlation import SIGNALS, correlate, correlation_across_images, paired_signals, post_stimulus_mean
 from .erp import ERP_WINDOWS, check_times, erp_latency_error, psd_distance
 
 __all__ = [
@@ -37,9 +39,6 @@ __all__ = [
     "identification_top1", "evaluate",
 ]
 
-SIGNALS = ("n_images", "C", "T")
-SIGNALS_WITH_REPS = ("n_images", "n_reps", "C", "T")
-
 
 def mse(pred, target) -> float:
     """Mean squared error over every image, channel and time, as arXiv 2509.00787 reports it.
@@ -47,7 +46,7 @@ def mse(pred, target) -> float:
     ``pred`` and ``target``: (n_images, C, T). In the units of the data squared;
     for whitened THINGS-EEG2 data, 1.0 is roughly the variance of the signal.
     """
-    pred, target = _pair(pred, target)
+    pred, target = paired_signals(pred, target)
     return float(np.mean((pred - target) ** 2))
 
 
@@ -67,131 +66,34 @@ def pearson(pred, target, per_channel: bool = False) -> float | np.ndarray:
     ``per_channel=True`` returns the (C,) means over images instead. A time
     course that is exactly flat has no correlation; it counts as 0.
     """
-    pred, target = _pair(pred, target)
-    r = _correlate(pred, target, axis=-1)  # (n_images, C)
+    pred, target = paired_signals(pred, target)
+    r = correlate(pred, target, axis=-1)  # (n_images, C)
     return r.mean(axis=0) if per_channel else float(r.mean())
 
 
-def correlation_across_images(pred, target) -> np.ndarray:
-    """Correlation across images at every channel and time point, (C, T).
-
-    ``r[c, t] = corr_i(pred[i, c, t], target[i, c, t])``: the encoding-model
-    score of Gifford et al. 2022 (NeuroImage 264:119754), computed on test
-    data averaged over repetitions. A model that predicts the same
-    response for every image scores 0 here, however good its ERP.
-    """
-    pred, target = _pair(pred, target)
-    if pred.shape[0] < 3:
-        raise ValueError(f"correlation across images needs at least 3 images, got {pred.shape[0]}")
-    return _correlate(pred, target, axis=0)
-
-
-def spearman_brown(r, factor: float):
-    """Reliability of a measurement ``factor`` times as long (Spearman 1910; Brown 1910).
-
-    ``r_k = k r / (1 + (k - 1) r)``; for split halves, k = 2 gives ``2 r / (1 + r)``.
-    """
-    r = np.asarray(r, dtype=np.float64)
-    return factor * r / (1.0 + (factor - 1.0) * r)
-
-
-def noise_ceiling(signals, n_splits: int = 100, seed: int = 0, progress: bool = True) -> np.ndarray:
-    """Noise ceiling of the correlation across images, per channel and time, (C, T).
-
-    ``signals``: (n_images, n_reps, C, T), n_reps >= 2. Gifford et al. 2022
-    estimate noise ceilings from random split halves of the repetitions; we
-    add the Spearman-Brown step so that the estimate refers to all n_reps:
-
-    1. Split the repetitions at random into two halves of ``h = n_reps // 2``
-       (one repetition is left out when n_reps is odd); average each half.
-    2. Correlate the two half-averages across images at every (c, t); average
-       these correlations over ``n_splits`` random splits: ``r_half``.
-    3. Spearman-Brown: the reliability of the average of all n_reps is
-       ``rel = spearman_brown(r_half, n_reps / h)`` (``2 r / (1 + r)`` for halves).
-    4. The ceiling is ``sqrt(rel)``.
-
-    Why the square root: ``rel`` is the correlation between *two* independent
-    n_reps-averages. A model is scored against *one* of them, and even a
-    model that predicts the noiseless response S exactly only reaches
-    ``corr(S, S + noise) = sqrt(rel)`` (Spearman's 1904 correction for
-    attenuation: no predictor correlates with a measurement better than the
-    square root of its reliability). That is what this returns,
-    so it compares directly with :func:`correlation_across_images` of a model
-    against the repetition-averaged test data, and :func:`true_noise_ceiling`
-    checks it on simulated data. Where ``rel < 0`` (no signal, e.g. before
-    stimulus onset) we return ``-sqrt(-rel)``, so that averages of pure
-    noise stay near 0 instead of being pushed up by clipping. ``progress``
-    shows a bar over the splits (a THINGS-MEG test set takes about a second each).
-    """
-    signals = as_float_array(signals, "signals", SIGNALS_WITH_REPS)
-    n_images, n_reps = signals.shape[:2]
-    if n_reps < 2:
-        raise ValueError(
-            f"the noise ceiling needs repeated presentations; signals has n_reps={n_reps}. "
-            "Use the test split (THINGS-EEG2: 80 repetitions, THINGS-MEG: 12)"
-        )
-    if n_images < 3:
-        raise ValueError(f"the noise ceiling needs at least 3 images, got {n_images}")
-    if n_splits < 1:
-        raise ValueError(f"n_splits must be at least 1, got {n_splits}")
-    rng = np.random.default_rng(seed)
-    half = n_reps // 2
-    r_half = np.zeros(signals.shape[2:])
-    for _ in tqdm(range(n_splits), desc="noise ceiling splits", disable=not progress, leave=False):
-        order = rng.permutation(n_reps)
-        first = _mean_of_repetitions(signals, order[:half])
-        second = _mean_of_repetitions(signals, order[half : 2 * half])
-        r_half += _correlate(first, second, axis=0)
-    reliability = spearman_brown(r_half / n_splits, n_reps / half)
-    return np.sign(reliability) * np.sqrt(np.abs(reliability))
-
-
-def true_noise_ceiling(ground_truth, signals) -> np.ndarray:
-    """The ceiling measured directly: corr across images of the noiseless response and the data.
-
-    ``ground_truth``: (n_images, C, T), the response without noise (only a
-    simulation knows it, e.g. ``synthetic.load_ground_truth``); ``signals``:
-    (n_images, n_reps, C, T). Returns (C, T) ``corr_i(S[i, c, t],
-    mean_reps(signals)[i, c, t])``, the score of a perfect model. It is what
-    :func:`noise_ceiling` estimates from the data alone.
-    """
-    ground_truth = as_float_array(ground_truth, "ground_truth", SIGNALS)
-    signals = as_float_array(signals, "signals", SIGNALS_WITH_REPS)
-    return correlation_across_images(ground_truth, signals.mean(axis=1, dtype=np.float64))
-
-
-def post_stimulus_mean(values, times, tmin: float = 0.0) -> float:
-    """Mean of a (C, T) map over all channels and the time points ``t >= tmin`` (s).
-
-    The summary used for :func:`correlation_across_images` and the noise
-    ceiling: before image onset the brain has nothing to say about the image,
-    so those samples would only dilute the average toward 0.
-    """
-    values = as_float_array(values, "values", ("C", "T"))
-    after = check_times(times, values.shape[1]) >= tmin
-    if not after.any():
-        raise ValueError(f"no time point at or after tmin={tmin} s")
-    return float(values[:, after].mean())
-
-
-def noise_ceiling_summary(
-    signals, times, n_splits: int = 100, seed: int = 0, tmin: float = 0.0, progress: bool = True
-) -> float:
-    """:func:`noise_ceiling` averaged like ``evaluate()["corr_across_images"]``, one float."""
-    return post_stimulus_mean(noise_ceiling(signals, n_splits, seed, progress), times, tmin)
-
-
 def identification_2way(pred, target, times=None, window: tuple[float, float] | None = None) -> float:
-    """Pairwise (2-way) identification accuracy; chance 0.5.
+    """Pairwise (2-way) identification accuracy on image-centred patterns; chance 0.5.
 
-    Each generated signal and each real one is flattened to a C*T pattern
-    (only the samples with ``window[0] <= t <= window[1]`` when a window and
-    ``times`` are given). For every prediction i and every other image j, a
-    win is ``corr(pred_i, target_i) > corr(pred_i, target_j)``, a tie is half
-    a win; the score is the fraction of wins over all ordered pairs i != j.
-    This is the two-alternative form of the image identification of Kay et
-    al. 2008 (cf. the 2-way test of Mitchell et al. 2008, Science 320:1191,
-    which compares summed matched against summed mismatched similarities).
+    From every generated signal the mean of the generated signals over the
+    test images is subtracted, and from every real one the mean of the real
+    ones: the same operation on both sides. Each is then flattened to a C*T
+    pattern (only the samples with ``window[0] <= t <= window[1]`` when a
+    window and ``times`` are given). For every prediction i and every other
+    image j, a win is ``corr(pred_i, target_i) > corr(pred_i, target_j)``, a
+    tie is half a win; the score is the fraction of wins over all ordered
+    pairs i != j. This is the two-alternative form of the image
+    identification of Kay et al. 2008 (cf. the 2-way test of Mitchell et al.
+    2008, Science 320:1191, which compares summed matched against summed
+    mismatched similarities).
+
+    Why centre: every image evokes much the same ERP, so on raw patterns every
+    prediction correlates with every target through that shared part, and
+    which target wins depends on how large the prediction's image-specific
+    part is next to it. Scaling the image-specific part (multiplying each
+    prediction's deviation from the mean prediction by 3, say) then changes
+    raw identification while leaving the correlation across images, and what
+    the model knows about the images, unchanged. On centred patterns only the
+    image-specific parts are compared, and such a scaling changes nothing.
     """
     r = _pattern_correlations(pred, target, times, window)
     own = np.diag(r)[:, None]
@@ -203,9 +105,9 @@ def identification_2way(pred, target, times=None, window: tuple[float, float] | 
 def identification_top1(pred, target, times=None, window: tuple[float, float] | None = None) -> float:
     """Top-1 identification among all test images; chance 1 / n_images.
 
-    For each generated pattern (flattened C*T, optionally in a time window as
-    in :func:`identification_2way`), the image whose real pattern correlates
-    most with it must be its own (Kay et al. 2008; the zero-shot
+    For each generated pattern (image-centred and flattened C*T, optionally in
+    a time window, as in :func:`identification_2way`, which says why centred),
+    the image whose real pattern correlates most with it must be its own (Kay et al. 2008; the zero-shot
     identification of Gifford et al. 2022 also ranks by correlation). Ties go
     to the lower index, so a flat prediction scores exactly 1 / n_images.
     """
@@ -241,7 +143,7 @@ def evaluate(
         target = target.mean(axis=1, dtype=np.float64)
     if ch_type not in ("eeg", "mag"):
         raise ValueError(f"ch_type must be 'eeg' or 'mag', got {ch_type!r}")
-    pred, target = _pair(pred, target)
+    pred, target = paired_signals(pred, target)
     times = check_times(times, pred.shape[-1])
     post_stimulus = (0.0, float(times[-1]))
     reduce = "mean" if ch_type == "eeg" else "gfp"
@@ -256,40 +158,9 @@ def evaluate(
     }
 
 
-def _pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
-    pred = as_float_array(pred, "pred", SIGNALS)
-    target = as_float_array(target, "target", SIGNALS)
-    if pred.shape != target.shape:
-        raise ValueError(
-            f"pred {pred.shape} and target {target.shape} must have the same shape (n_images, C, T); "
-            "average target over repetitions first if it has them"
-        )
-    return pred, target
-
-
-def _mean_of_repetitions(signals: np.ndarray, reps: np.ndarray) -> np.ndarray:
-    # One repetition at a time, so a large MEG test set is never copied whole.
-    total = np.zeros((signals.shape[0], *signals.shape[2:]))
-    for rep in reps:
-        total += signals[:, rep]
-    return total / len(reps)
-
-
-def _correlate(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
-    """Pearson r along ``axis``; 0 where either input is exactly constant (r undefined)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    a_dev = a - a.mean(axis=axis, keepdims=True)
-    b_dev = b - b.mean(axis=axis, keepdims=True)
-    numerator = (a_dev * b_dev).sum(axis=axis)
-    denominator = np.sqrt((a_dev**2).sum(axis=axis) * (b_dev**2).sum(axis=axis))
-    defined = (np.ptp(a, axis=axis) > 0) & (np.ptp(b, axis=axis) > 0)
-    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=defined)
-
-
 def _pattern_correlations(pred, target, times, window) -> np.ndarray:
-    """(n, n) matrix r[i, j] = corr(flattened pred_i, flattened target_j)."""
-    pred, target = _pair(pred, target)
+    """(n, n) matrix r[i, j] = corr(flattened centred pred_i, flattened centred target_j)."""
+    pred, target = paired_signals(pred, target)
     if pred.shape[0] < 2:
         raise ValueError(f"identification needs at least 2 images, got {pred.shape[0]}")
     if window is not None:
@@ -300,12 +171,23 @@ def _pattern_correlations(pred, target, times, window) -> np.ndarray:
         if not keep.any():
             raise ValueError(f"window {window} s holds no time sample")
         pred, target = pred[..., keep], target[..., keep]
-    flat_pred = pred.reshape(len(pred), -1)
-    flat_target = target.reshape(len(target), -1)
-    # z-score each pattern; then a dot product over d features is d * correlation.
-    z_pred = _zscore_rows(flat_pred)
-    z_target = _zscore_rows(flat_target)
-    return z_pred @ z_target.T / flat_pred.shape[1]
+    # z-score each centred pattern; then a dot product over d features is d * correlation.
+    z_pred = _zscore_rows(_centre_across_images(pred))
+    z_target = _zscore_rows(_centre_across_images(target))
+    return z_pred @ z_target.T / z_pred.shape[1]
+
+
+def _centre_across_images(x: np.ndarray) -> np.ndarray:
+    """Each image's pattern minus the mean pattern over images, flattened to (n, C*T).
+
+    A pattern that equals the mean (a prediction identical for all images)
+    becomes exactly zero, not the rounding residue of the subtraction.
+    """
+    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    centred = flat - flat.mean(axis=0)
+    same_as_mean = np.isclose(flat, flat.mean(axis=0), rtol=1e-12, atol=0).all(axis=1)
+    centred[same_as_mean] = 0.0
+    return centred
 
 
 def _zscore_rows(x: np.ndarray) -> np.ndarray:
