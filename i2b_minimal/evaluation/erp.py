@@ -119,9 +119,10 @@ def erp_latency_error(
 def psd_distance(pred, target, sfreq: float, nperseg: int | None = None) -> float:
     """Mean absolute difference of log10 Welch power spectra (decades of power).
 
-    ``pred`` and ``target``: (n_images, C, T) or (C, T), at ``sfreq`` Hz.
-    Welch's method (Welch 1967) with Hann windows of ``nperseg`` samples (by
-    default half the epoch, so three half-overlapping segments are averaged)
+    ``pred`` and ``target``: (n_images, C, T), with as many images (or single
+    trials) each as you like, or (C, T), at ``sfreq`` Hz. Welch's method
+    (Welch 1967) with Hann windows of ``nperseg`` samples (by default half the
+    epoch, so three half-overlapping segments are averaged)
     gives a spectrum per image and channel; spectra are averaged over images,
     then ``mean |log10 P_pred(c, f) - log10 P_target(c, f)|`` is taken over
     channels and frequencies above 0 Hz (the 0 Hz bin measures the offset,
@@ -130,9 +131,10 @@ def psd_distance(pred, target, sfreq: float, nperseg: int | None = None) -> floa
     """
     pred = as_float_array(pred, "pred")
     target = as_float_array(target, "target")
-    if pred.shape != target.shape or pred.ndim not in (2, 3):
+    if pred.ndim != target.ndim or pred.ndim not in (2, 3) or pred.shape[-2:] != target.shape[-2:]:
         raise ValueError(
-            f"pred and target must have the same shape, (n_images, C, T) or (C, T); got {pred.shape} and {target.shape}"
+            f"pred and target must have the same shape per image, (n_images, C, T) or (C, T); "
+            f"got {pred.shape} and {target.shape}"
         )
     if sfreq <= 0:
         raise ValueError(f"sfreq must be positive (Hz), got {sfreq}")
