@@ -1,6 +1,7 @@
 """The layout of ARCHITECTURE.md holds: imports only go down the layers, and the method stands alone."""
 
 import ast
+import re
 from pathlib import Path
 
 import i2b_minimal
@@ -74,3 +75,13 @@ def test_short_names_are_the_modules_in_their_rooms():
 
     assert data.load_things_eeg2.__module__ == "i2b_minimal.datasets.loaders"
     assert diffusion.NoiseSchedule.__module__ == "i2b_minimal.method.diffusion"
+
+
+def test_every_module_has_its_line_in_where_each_idea_lives():
+    text = (PACKAGE.parent / "ARCHITECTURE.md").read_text()
+    section = text.split("## Where each idea lives", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([\w/]+\.py)` \|", section, flags=re.M))
+    modules = {re.sub(r"exercises/nb\d\d\.py$", "exercises/nbNN.py", p.relative_to(PACKAGE).as_posix())
+               for p in PACKAGE.rglob("*.py") if p.name not in {"__init__.py", "__main__.py"}}
+    assert sorted(modules - listed) == [], "modules without a line in ARCHITECTURE.md"
+    assert sorted(listed - modules) == [], "lines in ARCHITECTURE.md for modules that do not exist"
