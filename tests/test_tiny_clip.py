@@ -1,4 +1,4 @@
-"""tiny_clip.py: the tokenizer, the contrastive loss, the held-out split, the bundled weights and a short training run."""
+"""world/tiny_clip/: the tokenizer, the contrastive loss, the held-out split, the bundled weights and a short training run."""
 
 import json
 import math
