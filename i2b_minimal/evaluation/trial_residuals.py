@@ -1,8 +1,8 @@
 """Residual single trials: each trial minus its image's mean, and the spatial covariance of such residuals.
 
-What :mod:`~i2b_minimal.evaluation.single_trial`, :mod:`~i2b_minimal.evaluation.c2st`
-and :mod:`~i2b_minimal.evaluation.gaussian_baseline` look at: the trial-to-trial
-variability, with the mean response (scored by the readouts) taken out.
+What :mod:`~i2b_minimal.evaluation.single_trial` and :mod:`~i2b_minimal.evaluation.c2st`
+look at: the trial-to-trial variability, with the mean response (scored by the
+readouts) taken out.
 """
 
 from __future__ import annotations
