@@ -26,7 +26,7 @@ def save_random_clip(folder, seed=0, image_size=32, patch_size=8):
                               image_size=image_size, patch_size=patch_size, projection_dim=16)
     model = CLIPVisionModelWithProjection(config)
     model.save_pretrained(folder)
-    clip._image_processor_class()(size={"shortest_edge": image_size},
+    clip.image_processor_class()(size={"shortest_edge": image_size},
                                   crop_size={"height": image_size, "width": image_size}).save_pretrained(folder)
     return model.eval()
 
