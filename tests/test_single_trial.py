@@ -69,6 +69,8 @@ def test_covariance_distance_matches_the_matrix_logarithm(rng):
     assert single_trial.covariance_distance(samples, trials) == pytest.approx(expected, rel=1e-3)
     alike = _truth(rng)[:, None] + _brain_noise(rng, 6)
     assert single_trial.covariance_distance(alike, trials) < 0.2 * expected
+    one_pattern = np.repeat(samples[:, :, :1], N_CHANNELS, axis=2)  # every channel the same: rank 1
+    assert single_trial.covariance_distance(one_pattern, trials) == np.inf
 
 
 def test_residual_spectrum_tells_white_from_red_noise(rng):

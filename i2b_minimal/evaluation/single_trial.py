@@ -60,7 +60,8 @@ def covariance_distance(samples, trials) -> float:
     a direction of small variance as much as a large one: a covariance off by
     a factor s in every direction is ``sqrt(C) |log s|`` away, and 0 means
     equal. The trials' covariance must be full rank (drop one channel of
-    average-referenced EEG).
+    average-referenced EEG); samples with no variance in some direction are
+    infinitely far (``inf``).
     """
     samples, trials = _residual_pair(samples, trials)
     try:
@@ -68,6 +69,8 @@ def covariance_distance(samples, trials) -> float:
     except np.linalg.LinAlgError as error:
         raise ValueError("the trials' residual covariance is singular (fewer independent channels than "
                          "channels, as in average-referenced EEG); drop a channel") from error
+    if ratios.min() <= 1e-12 * ratios.max():  # no variance in some direction, up to rounding
+        return float("inf")
     return float(np.sqrt(np.sum(np.log(ratios) ** 2)))
 
 
