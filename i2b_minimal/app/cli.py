@@ -11,22 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-
-def parse_subjects(text: str) -> list[int]:
-    """``"1-3,5"`` -> ``[1, 2, 3, 5]``."""
-    subjects: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "-" in part:
-            first, last = part.split("-", 1)
-            subjects.extend(range(int(first), int(last) + 1))
-        else:
-            subjects.append(int(part))
-    if not subjects:
-        raise argparse.ArgumentTypeError(f"no subject numbers in {text!r}; write e.g. 1-3 or 1,4")
-    return subjects
+from .arguments import Parser, add_config_options, given_fields, parse_subjects
 
 
 # ----------------------------------------------------------------------------- data
@@ -68,34 +53,6 @@ def _add_data_commands(sub) -> None:
 
 # ----------------------------------------------------------------------------- train
 
-def _config_options(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field, with the field's type, choices and help (training/config.py)."""
-    import dataclasses
-    import types
-    import typing
-
-    from i2b_minimal.training.config import TrainConfig
-    hints = typing.get_type_hints(TrainConfig)
-    for field in dataclasses.fields(TrainConfig):
-        flag, kind = f"--{field.name.replace('_', '-')}", hints[field.name]
-        # Unset options stay None, so that TrainConfig's defaults (shrunk by I2B_FAST=1) apply.
-        if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=field.metadata["help"])
-            continue
-        if isinstance(kind, types.UnionType):  # X | None -> X
-            kind = next(k for k in typing.get_args(kind) if k is not type(None))
-        parse = parse_ints if typing.get_origin(kind) is tuple else kind
-        parser.add_argument(flag, type=parse, choices=field.metadata["choices"], default=None,
-                            help=field.metadata["help"])
-
-
-def parse_ints(text: str) -> tuple[int, ...]:
-    """``"1,2,2"`` -> ``(1, 2, 2)``; ``""`` -> ``()``."""
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, e.g. 1,2,2, not {text!r}") from None
-
 
 def config_from_args(args):
     """The TrainConfig that ``i2b train`` options ask for: the defaults, with each given option in its place."""
@@ -104,8 +61,7 @@ def config_from_args(args):
     from i2b_minimal import runtime
     from i2b_minimal.training.config import TrainConfig
     config = TrainConfig().fast_mode() if runtime.fast_mode() else TrainConfig()
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
-    return dataclasses.replace(config, **given)
+    return dataclasses.replace(config, **given_fields(args, TrainConfig))
 
 
 def _cmd_train(args) -> int:
@@ -124,7 +80,9 @@ def _add_train_commands(sub) -> None:
 
 
 def _train_options(parser: argparse.ArgumentParser) -> None:
-    _config_options(parser)
+    """TrainConfig's fields (whose choices import torch: added only when `i2b train` is parsed), then the run's."""
+    from i2b_minimal.training.config import TrainConfig
+    add_config_options(parser, TrainConfig)
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output-dir")
     parser.add_argument("--overwrite", action="store_true", help="delete the checkpoints in --output-dir and start again")
     parser.add_argument("--stop-after", type=int, default=None, help="stop (with a checkpoint) after this step")
@@ -242,7 +200,7 @@ def _add_sampling_options(parser, samples_per_image: int) -> None:
 
 
 def _conditioning_option(parser: argparse.ArgumentParser) -> None:
-    from i2b_minimal.method.unet import CONDITIONING_MODES
+    from i2b_minimal.method.unet import CONDITIONING_MODES  # imports torch: added only when `i2b evaluate` runs
     parser.add_argument("--conditioning", choices=CONDITIONING_MODES, default=None,
                         help="refuse a model trained with another conditioning mode")
 
@@ -275,35 +233,9 @@ def _add_pipeline_commands(sub) -> None:
 # ----------------------------------------------------------------------------- main
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser that may add some options only when it is used (``deferred``, a function of the parser).
-
-    The options of ``i2b train`` come from TrainConfig, whose choices come from the method's modules, which
-    import torch (about 3 s). Added when ``train`` itself is parsed or its help printed, they cost
-    ``i2b --help`` and the other commands nothing.
-    """
-
-    def __init__(self, *args, deferred=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._deferred = deferred
-
-    def _add_deferred(self) -> None:
-        if self._deferred is not None:
-            add, self._deferred = self._deferred, None
-            add(self)
-
-    def parse_known_args(self, args=None, namespace=None):
-        self._add_deferred()
-        return super().parse_known_args(args, namespace)
-
-    def format_help(self) -> str:
-        self._add_deferred()
-        return super().format_help()
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="i2b", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="i2b", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     _add_data_commands(sub)
     _add_train_commands(sub)
     _add_clip_commands(sub)
