@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from scipy import stats
 
-from i2b_minimal import brain, metrics, synthetic
+from i2b_minimal import brain, metrics, pictures, synthetic
 
 # Written out here rather than imported, so that a change in the library cannot hide itself.
 THINGS_EEG2_CHANNELS = ["Pz", "P3", "P7", "O1", "Oz", "O2", "P4", "P8", "P1",
@@ -67,8 +68,6 @@ def _left_right_pairs(n=60):
 
 @pytest.mark.parametrize("subject", range(1, 11))
 def test_stimulus_on_the_left_drives_the_right_hemisphere(subject):
-    from i2b_minimal import pictures
-
     left, right = _left_right_pairs()
     eeg = brain.make_subject("eeg", subject)
     at_p1 = np.argmin(np.abs(eeg.times - 0.10))
@@ -83,8 +82,6 @@ def test_stimulus_on_the_left_drives_the_right_hemisphere(subject):
 
 
 def test_image_content_changes_the_response_but_subjects_share_the_law():
-    from i2b_minimal import pictures
-
     attributes = synthetic.sample_attributes(np.random.default_rng(3), 40)
     features = pictures.image_features(attributes)
     one, two = brain.make_subject("eeg", 1), brain.make_subject("eeg", 2)
@@ -96,7 +93,11 @@ def test_image_content_changes_the_response_but_subjects_share_the_law():
     assert np.corrcoef(amplitude[:, 0].sum(1), features["contrast"])[0, 1] > 0.3
 
 
-def test_trial_noise_is_spatially_correlated_and_mostly_low_frequency():
+AVERAGE_STIMULUS = dict(size=[0.5], contrast=[0.5], luminance=[0.5], complexity=[0.5], roundness=[0.5],
+                        saturation=[0.5], texture=[0.5], side=[0.0], vertical=[0.0], hue_cos=[0.0], hue_sin=[0.0])
+
+
+def test_trial_noise_is_spatially_correlated_mostly_low_frequency_and_as_strong_as_the_snr_says():
     subject = brain.make_subject("eeg", 1)
     noise = brain.trial_noise(subject, np.random.default_rng(0), 400)
     corr = np.corrcoef(noise.transpose(1, 0, 2).reshape(len(subject.ch_names), -1))
@@ -104,7 +105,159 @@ def test_trial_noise_is_spatially_correlated_and_mostly_low_frequency():
     power = (np.abs(np.fft.rfft(noise, axis=-1)) ** 2).mean(axis=(0, 1))
     freqs = np.fft.rfftfreq(noise.shape[-1], 0.01)
     assert power[(freqs > 2) & (freqs < 12)].mean() > 3 * power[freqs > 35].mean()
-    assert 0.5 < noise.std() < 2.0  # EEG in whitened-like units
+    # SNR: the mean response to an average picture over its first 500 ms, against the noise (both in volts).
+    response = brain.evoked(subject, {k: np.array(v) for k, v in AVERAGE_STIMULUS.items()})[0]
+    window = (subject.times >= 0) & (subject.times < 0.5)
+    snr = np.sqrt(np.mean(response[:, window].astype(float) ** 2)) / noise.std()
+    assert snr == pytest.approx(brain.SNR["eeg"], rel=0.05)
+
+
+@pytest.mark.parametrize("modality", ["eeg", "meg"])
+def test_trial_noise_does_not_wrap_around(modality):
+    """A periodic (FFT) synthesis made an epoch's first and last samples neighbours: they correlated at 0.69."""
+    subject = brain.make_subject(modality, 1)
+    n = 4000
+    noise = brain.trial_noise(subject, np.random.default_rng(1), n, samples=[0, 1, -1])
+    def corr(a, b):  # per channel, across trials, then the mean over channels
+        return np.mean([np.corrcoef(noise[:, c, a], noise[:, c, b])[0, 1] for c in range(noise.shape[1])])
+    assert corr(0, 1) > 0.5  # neighbouring samples are correlated (1/f noise): the check can see a correlation
+    # Each channel's correlation has a standard error of 1/sqrt(n) = 0.016; their mean cannot have more.
+    assert abs(corr(0, 2)) < 4 / np.sqrt(n)
+
+
+def test_written_noise_has_no_wrap_around_and_is_whitened(tiny_eeg_root):
+    """The noise in the files (data minus the saved truth) after MVNN: close to white, first and last samples apart.
+
+    Tolerance: MVNN cannot make it exactly white. It estimates the covariance with Ledoit-Wolf
+    shrinkage from 4 (training) or 20 (test) repetitions per image, which pulls the estimate's
+    eigenvalues towards their mean, and from each image's spread about its own mean, smaller than
+    the noise by (n - 1) / n. Before it, three quarters of the noise variance is one common-mode
+    direction (eigenvalues spread over a factor of about 100, mean |r| between channels 0.73);
+    after it, measured on this world, the eigenvalues lie in 0.45-1.45 and mean |r| is 0.08. The
+    bounds leave room for the Monte-Carlo error of 704 trials (a few hundredths) and fail on the
+    unwhitened noise by far.
+    """
+    from i2b_minimal import data
+
+    residuals = []
+    for split in ("train", "test"):
+        record = data.load_things_eeg2(tiny_eeg_root, subject=2, split=split)
+        truth = synthetic.load_ground_truth(tiny_eeg_root, 2, record.image_paths)
+        residuals.append((record.signals - truth[:, None]).reshape(-1, 17, 100).astype(np.float64))
+    noise = np.concatenate(residuals)
+    covariance = np.einsum("nct,ndt->cd", noise, noise) / (noise.shape[0] * noise.shape[2])
+    eigenvalues = np.linalg.eigvalsh(covariance)
+    assert 0.35 < eigenvalues.min() and eigenvalues.max() < 1.6 and eigenvalues.max() / eigenvalues.min() < 4
+    correlation = covariance / np.sqrt(np.outer(np.diag(covariance), np.diag(covariance)))
+    assert np.abs(correlation[np.triu_indices(17, 1)]).mean() < 0.12
+    first_last = [np.corrcoef(noise[:, c, 0], noise[:, c, -1])[0, 1] for c in range(17)]
+    assert abs(np.mean(first_last)) < 4 / np.sqrt(len(noise))  # 0.15 before: at most 0.008 of chance
+
+
+# ----------------------------------------------------------------------------- trial-to-trial variability
+
+
+def _fine_subject(modality="eeg"):
+    """Subject 1 sampled at 1 kHz from -0.1 s, so that peak latencies resolve a few milliseconds."""
+    import dataclasses
+
+    return dataclasses.replace(brain.make_subject(modality, 1), times=np.arange(-100, 700) / 1000)
+
+
+def test_single_trials_average_to_the_saved_mean_response():
+    """The expected response (exact: jittered Gaussians average to broadened ones) is the Monte-Carlo mean."""
+    subject = _fine_subject()
+    features = pictures.image_features(synthetic.sample_attributes(np.random.default_rng(5), 2))
+    n = 20000
+    trials = brain.single_trials(subject, features, np.random.default_rng(6), shown=np.repeat([0, 1], n))
+    trials = trials.reshape(2, n, *trials.shape[1:])
+    standard_error = trials.std(axis=1) / np.sqrt(n)
+    visible = standard_error > 1e-3 * standard_error.max()  # where the response is, not its vanishing tails
+
+    def largest_z(mean_response):
+        return np.abs((trials.mean(axis=1) - mean_response) / standard_error)[visible].max()
+
+    # Each image's single trials differ by 2 random numbers per component (gain, jitter), so the Monte-Carlo
+    # error of the mean is a smooth function with about 2 x 5 x 2 independent Gaussian parts over all channels
+    # and times: their largest |z| passes 4.5 with a probability of about 20 * 7e-6.
+    assert largest_z(brain.evoked(subject, features)) < 4.5
+    # The narrower, higher peaks without the jitter (by 4% for the P1) are far outside that error.
+    assert largest_z(_unjittered_evoked(subject, features)) > 10
+
+
+def _unjittered_evoked(subject, features):
+    """What :func:`brain.evoked` would be without the jitter: every component at its width only."""
+    from i2b_minimal.world import variability
+
+    amplitude, shift = brain.component_drive(features)
+    latency = np.array([c.latency for c in brain.COMPONENTS]) + subject.latency_offset + shift
+    course = brain.SIGNS[:, None] * variability.time_course(subject.times, latency, brain.WIDTHS)
+    return np.einsum("ckh,nkh,nkt->nct", subject.lead_field, amplitude * subject.gain, course)
+
+
+def test_single_trials_jitter_in_latency_and_vary_in_amplitude():
+    import dataclasses
+
+    from i2b_minimal.world import variability
+
+    subject = _fine_subject()
+    only_p1 = np.zeros_like(subject.lead_field)
+    only_p1[:, 0] = subject.lead_field[:, 0]
+    subject = dataclasses.replace(subject, lead_field=only_p1)  # the other components would overlap its peak
+    features = pictures.image_features(synthetic.sample_attributes(np.random.default_rng(7), 1))
+    trials = brain.single_trials(subject, features, np.random.default_rng(8), shown=np.zeros(2000, dtype=int))
+    channel = np.argmax(np.abs(brain.evoked(subject, features)[0]).max(axis=1))  # where the P1 shows most
+    waveform = np.abs(trials[:, channel])
+    latencies = subject.times[np.argmax(waveform, axis=1)]
+    p1 = brain.COMPONENTS[0]
+    assert np.std(latencies) == pytest.approx(p1.jitter, rel=0.1)  # single trials' peaks move by 4 ms (sd)
+    peaks = waveform.max(axis=1)
+    lognormal_sd = np.sqrt(np.exp(variability.GAIN_SIGMA**2) - 1)  # of a gain with mean 1
+    assert np.std(peaks) / np.mean(peaks) == pytest.approx(lognormal_sd, rel=0.1)
+    assert stats.skew(peaks) > 0.5  # lognormal: skewed (0.95), where Gaussian amplitude noise would give 0
+
+
+# ----------------------------------------------------------------------------- MVNN
+
+
+def test_mvnn_covariance_is_the_mean_of_scikit_learns_shrunk_covariances():
+    """Per image and time point, StandardScaler + ledoit_wolf, scaled back; mean over those, then partitions."""
+    from sklearn.covariance import ledoit_wolf
+    from sklearn.preprocessing import StandardScaler
+
+    from i2b_minimal.world import mvnn
+
+    rng = np.random.default_rng(10)
+    mixing = rng.normal(size=(6, 6))
+    partitions = [np.einsum("dc,irct->irdt", mixing, rng.normal(size=(5, reps, 6, 7))) for reps in (2, 4, 12)]
+    partitions[1][0, :, 3, 2] = 1.5  # a constant channel: StandardScaler leaves it unscaled
+    expected = []
+    for signals in partitions:
+        blocks = []
+        for image in signals:
+            for t in range(signals.shape[-1]):
+                scaler = StandardScaler().fit(image[:, :, t])
+                blocks.append(ledoit_wolf(scaler.transform(image[:, :, t]))[0] * np.outer(scaler.scale_, scaler.scale_))
+        expected.append(np.mean(blocks, axis=0))
+    np.testing.assert_allclose(mvnn.noise_covariance(partitions, chunk=2), np.mean(expected, axis=0), rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_mvnn_whitening_is_the_inverse_matrix_square_root():
+    from scipy.linalg import fractional_matrix_power
+
+    from i2b_minimal.world import mvnn
+
+    rng = np.random.default_rng(11)
+    root = rng.normal(size=(17, 17))
+    covariance = root @ root.T + 0.1 * np.eye(17)
+    whitening = mvnn.inverse_sqrt(covariance)
+    np.testing.assert_allclose(whitening, fractional_matrix_power(covariance, -0.5).real, atol=1e-10)
+    np.testing.assert_allclose(whitening @ covariance @ whitening, np.eye(17), atol=1e-10)
+    signals = rng.normal(size=(3, 2, 17, 5))
+    np.testing.assert_allclose(mvnn.whiten(whitening, signals)[1, 0, :, 4], whitening @ signals[1, 0, :, 4])
+    with pytest.raises(ValueError, match="positive definite"):
+        mvnn.inverse_sqrt(np.diag([1.0, 0.0, 2.0]))
 
 
 # ----------------------------------------------------------------------------- THINGS-EEG2 files
@@ -227,13 +380,12 @@ def test_tiny_meg_has_the_things_meg_layout(tiny_meg_root):
 
 
 def test_meg_ground_truth_is_the_expected_zscored_trial():
-    from i2b_minimal import pictures
-
     subject = brain.make_subject("meg", 2)
-    responses = brain.evoked(subject, pictures.image_features(synthetic.sample_attributes(np.random.default_rng(4), 2)))
+    features = pictures.image_features(synthetic.sample_attributes(np.random.default_rng(4), 2))
+    responses = brain.evoked(subject, features)
     truth = brain.zscored_ground_truth(subject, responses)
     n = 150  # repetitions of each image
-    trials = brain.zscore(subject, brain.record(subject, responses, np.random.default_rng(9), shown=np.repeat([0, 1], n)))
+    trials = brain.zscore(subject, brain.record(subject, features, np.random.default_rng(9), shown=np.repeat([0, 1], n)))
     mean = trials.reshape(2, n, *responses.shape[1:]).mean(axis=1)
     post = subject.times > 0
     slope = np.sum(mean[..., post] * truth[..., post]) / np.sum(truth[..., post] ** 2)
@@ -315,6 +467,22 @@ def test_ensure_dataset_writes_only_the_subjects_without_a_marker(tmp_path, monk
         synthetic.ensure_dataset(root, "eeg", "small", subjects=[1], progress=False)
     with pytest.raises(ValueError, match="'seed': 0"):
         synthetic.ensure_dataset(root, "eeg", "tiny", subjects=[1], seed=1, progress=False)
+
+
+def test_ensure_dataset_writes_again_a_subject_of_an_older_simulation(tmp_path):
+    import json
+
+    root = synthetic.make_dataset(tmp_path / "world", "eeg", "tiny", subjects=[1, 2], progress=False)
+    marker = root / "ground_truth" / "sub-01" / "complete.json"
+    assert json.loads(marker.read_text())["generator"] == synthetic.markers.GENERATOR_VERSION
+    data_file = root / "preprocessed_data" / "sub-01" / "preprocessed_eeg_test.npy"
+    current = data_file.read_bytes()
+    data_file.write_bytes(b"written by an older simulation")
+    marker.write_text(json.dumps({"modality": "eeg", "preset": "tiny", "seed": 0}))  # as version 1 wrote it
+    with pytest.warns(UserWarning, match="subject 1 was written by version 1 of the simulation"):
+        synthetic.ensure_dataset(root, "eeg", "tiny", subjects=[1, 2], progress=False)
+    assert data_file.read_bytes() == current
+    assert json.loads(marker.read_text())["generator"] == synthetic.markers.GENERATOR_VERSION
 
 
 @pytest.mark.parametrize("kwargs, message", [

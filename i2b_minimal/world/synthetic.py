@@ -13,7 +13,6 @@ al. 2023), so that the real loaders read the synthetic world unchanged.
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from . import brain, pictures
+from . import brain, head, markers, mvnn, pictures
 from i2b_minimal.datasets import things_format
 from i2b_minimal.runtime import atomic_path, atomic_write, data_dir
 
@@ -160,13 +159,20 @@ def _make_eeg(root: Path, spec: dict, seed: int, subjects: list[int], progress: 
     for number in tqdm(subjects, desc="simulating subjects", disable=not progress):
         subject = brain.make_subject("eeg", number)
         rng = np.random.default_rng([seed, 2, number])
-        responses = brain.evoked(subject, features)
+        recorded = {}  # split -> (images, repetitions, C, T) in volts
         for split, reps in (("train", spec["train_reps"]), ("test", spec["test_reps"])):
-            clean = responses[is_train == (split == "train")]
-            trials = brain.record(subject, clean, rng, shown=np.repeat(np.arange(len(clean)), reps))
-            things_format.write_eeg2(root, number, split, trials.reshape(len(clean), reps, *clean.shape[1:]),
+            images = np.flatnonzero(is_train == (split == "train"))
+            trials = brain.record(subject, features, rng, shown=np.repeat(images, reps))
+            recorded[split] = trials.reshape(len(images), reps, *trials.shape[1:])
+        # THINGS-EEG2 whitens each session by MVNN (mvnn.py); the simulation records one session per
+        # subject. The truth, the mean trial, is whitened by the same matrix, so that it stays the
+        # data's expected value, in the data's units.
+        whitening = mvnn.inverse_sqrt(mvnn.noise_covariance(recorded.values()))
+        for split, trials in recorded.items():
+            things_format.write_eeg2(root, number, split, mvnn.whiten(whitening, trials),
                                      subject.ch_names, subject.times)
-        _write_ground_truth(root, number, responses)
+        mean_trial = brain.remove_baseline(subject, brain.evoked(subject, features))
+        _write_ground_truth(root, number, mvnn.whiten(whitening, mean_trial))
     _write_captions(root, rows)
 
 
@@ -198,16 +204,18 @@ def _make_meg(root: Path, spec: dict, seed: int, subjects: list[int], progress: 
     _write_images(root, rows, progress)
     features = pictures.image_features(rows)
     pictured = [i for i, key in enumerate(keys) if key[0] != "catch"]  # every analysis drops catch trials
-    info = brain.sensor_info("meg")
+    pictured_features = {name: values[pictured] for name, values in features.items()}
+    info = head.sensor_info("meg")
     for number in tqdm(subjects, desc="simulating subjects", disable=not progress):
         subject = brain.make_subject("meg", number)
         rng = np.random.default_rng([seed, 3, number])
-        responses = brain.evoked(subject, features)
         design = things_format.meg_design(rng, names, spec["sessions"], test_concepts, spec["catch"])
-        trials = brain.record(subject, responses, rng, shown=design["image_key"].map(row_of).to_numpy())
+        trials = brain.record(subject, features, rng, shown=design["image_key"].map(row_of).to_numpy())
         things_format.write_meg(root, number, brain.zscore(subject, trials), info, float(subject.times[0]), design)
+        del trials  # the full preset's trials take 16.5 GB
         # Saved in the units of the data: what averaging infinitely many z-scored repetitions gives.
-        _write_ground_truth(root, number, brain.zscored_ground_truth(subject, responses[pictured]))
+        truth = brain.zscored_ground_truth(subject, brain.evoked(subject, pictured_features))
+        _write_ground_truth(root, number, truth)
     _write_captions(root, [rows[i] for i in pictured])
 
 
@@ -223,8 +231,9 @@ def make_dataset(root=None, modality: str = "eeg", preset: str = "tiny", seed: i
     attributes) and ``ground_truth/sub-XX/responses.npy`` (the noiseless response to every
     image, rows aligned with images.csv; for MEG in the units of the z-scored epochs, see
     ``brain.zscored_ground_truth``), and last, for each subject, the marker that
-    :func:`ensure_dataset` trusts. The full MEG preset holds 27048 epochs of 271 x 281 per
-    subject in memory as float64 (about 16.5 GB).
+    :func:`ensure_dataset` trusts. The EEG data and truth are whitened by each subject's
+    multivariate noise normalisation (``mvnn.py``), as THINGS-EEG2's are. The full MEG
+    preset holds 27048 epochs of 271 x 281 per subject in memory as float64 (about 16.5 GB).
     """
     subjects = _check_request(modality, preset, subjects)
     root = _root(root, modality, preset)
@@ -232,8 +241,7 @@ def make_dataset(root=None, modality: str = "eeg", preset: str = "tiny", seed: i
     maker = _make_eeg if modality == "eeg" else _make_meg
     maker(root, PRESETS[modality][preset], seed, subjects, progress)
     for number in subjects:
-        with atomic_write(_marker(root, number), "w") as handle:
-            json.dump({"modality": modality, "preset": preset, "seed": seed}, handle)
+        markers.write(root, number, modality, preset, seed)
     return root
 
 
@@ -246,18 +254,13 @@ def ensure_dataset(root=None, modality: str = "eeg", preset: str = "tiny", subje
     :func:`make_dataset` writes it after every other file, so an interrupted run is
     redone, not trusted. The subjects without one are written (the shared images
     again too, byte-identical for the same seed). A subject written with another
-    preset or seed is an error, not silently reused.
+    preset or seed is an error, not silently reused. One written by another version
+    of the simulation (``markers.GENERATOR_VERSION``) is written again, with a warning:
+    same preset and seed, so the same images, but other trials.
     """
     subjects = _check_request(modality, preset, subjects)
     root = _root(root, modality, preset)
-    wanted = {"modality": modality, "preset": preset, "seed": seed}
-    missing = []
-    for number in subjects:
-        if not _marker(root, number).is_file():
-            missing.append(number)
-        elif (found := json.loads(_marker(root, number).read_text())) != wanted:
-            raise ValueError(f"{root} holds subject {number} made with {found}, not {wanted}; "
-                             "pass another root, or delete that folder to remake it")
+    missing = markers.to_write(root, subjects, modality, preset, seed)
     if missing:
         make_dataset(root, modality, preset, seed, missing, progress)
     return root
@@ -265,10 +268,6 @@ def ensure_dataset(root=None, modality: str = "eeg", preset: str = "tiny", subje
 
 def _root(root, modality: str, preset: str) -> Path:
     return Path(root) if root is not None else data_dir() / f"synthetic-{modality}-{preset}"
-
-
-def _marker(root: Path, subject: int) -> Path:
-    return Path(root) / "ground_truth" / f"sub-{subject:02d}" / "complete.json"
 
 
 def load_captions(root) -> pd.DataFrame:
