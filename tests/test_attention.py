@@ -79,3 +79,32 @@ def test_blocks_are_residual_over_time_tokens():
 def test_width_must_split_into_heads():
     with pytest.raises(ValueError, match="num_heads"):
         MultiHeadAttention(30, num_heads=4)
+
+
+@pytest.mark.parametrize("context_dim", [24, None])  # cross-attention to 5 tokens, self-attention over 7 steps
+def test_fused_kernel_equals_the_written_out_softmax(context_dim):
+    # Training runs F.scaled_dot_product_attention (return_weights=False); the maps run the softmax above.
+    torch.manual_seed(0)
+    layer = MultiHeadAttention(width=32, context_dim=context_dim, num_heads=4).double()
+    x = torch.randn(2, 7, 32, dtype=torch.float64, requires_grad=True)
+    context = None if context_dim is None else torch.randn(2, 5, context_dim, dtype=torch.float64)
+    fused, no_weights = layer(x, context, return_weights=False)
+    written, weights = layer(x, context)
+    assert no_weights is None and weights.shape == (2, 4, 7, 7 if context is None else 5)
+    torch.testing.assert_close(fused, written, rtol=1e-12, atol=1e-12)
+    grad = torch.randn_like(fused)
+    (fused_grad,), (written_grad,) = torch.autograd.grad(fused, x, grad), torch.autograd.grad(written, x, grad)
+    torch.testing.assert_close(fused_grad, written_grad, rtol=1e-12, atol=1e-12)
+
+
+def test_blocks_pass_the_choice_of_kernel_through():
+    torch.manual_seed(0)
+    h, tokens = torch.randn(2, 16, 9), torch.randn(2, 3, 12)
+    cross = CrossAttention(16, context_dim=12, num_heads=4, groups=4)
+    out, weights = cross(h, tokens, return_weights=False)
+    assert weights is None
+    torch.testing.assert_close(out, cross(h, tokens)[0])
+    self_attention = SelfAttention(16, num_heads=2, groups=4)
+    out, weights = self_attention(h, return_weights=False)
+    assert weights is None
+    torch.testing.assert_close(out, self_attention(h)[0])

@@ -1,11 +1,14 @@
 """The 1D U-Net: shapes for EEG and MEG, every conditioning mode, the null condition, saving, errors."""
 
+import dataclasses
 import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from i2b_minimal.unet import CONDITIONING_MODES, UNet1D
+from i2b_minimal.method.recompute import norm_silu_conv
+from i2b_minimal.unet import CONDITIONING_MODES, ResBlock, UNet1D, UNet1DConfig
 
 COND_DIM = 24
 SMALL = dict(base_channels=16, layers_per_level=1, num_heads=2)  # keeps every test in the seconds
@@ -61,14 +64,22 @@ def test_null_condition_is_what_cond_none_means(conditioning):
 
 
 def test_attention_maps_over_image_tokens():
-    model = small_unet(attention_levels=(1, 2))
+    model = small_unet(channel_mults=(1, 2, 2), attention_levels=(1, 2))
     x, t, tokens = torch.randn(2, 17, 100), torch.tensor([5, 6]), torch.randn(2, 7, COND_DIM)
     out, maps = model(x, t, tokens, return_attention=True)
-    assert torch.equal(out, model(x, t, tokens))
+    # Asked for the weights, the layers run the written-out softmax; otherwise the fused kernel: same numbers.
+    torch.testing.assert_close(out, model(x, t, tokens), rtol=1e-5, atol=1e-6)
     assert list(maps) == ["down1", "down2", "mid", "up2", "up1"]
     assert maps["down1"].shape == (2, 2, 50, 7) and maps["mid"].shape == (2, 2, 25, 7)
     for weights in maps.values():
         torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]))
+
+
+def test_default_layout_pads_eeg_to_104_and_attends_below_full_resolution():
+    model = small_unet()  # the default channel_mults, four levels: 100 samples -> 104 -> 52 -> 26 -> 13
+    _, maps = model(torch.randn(1, 17, 100), torch.tensor([5]), torch.randn(1, 7, COND_DIM), return_attention=True)
+    assert {name: weights.shape[2] for name, weights in maps.items()} == {
+        "down1": 52, "down2": 26, "down3": 13, "mid": 13, "up3": 13, "up2": 26, "up1": 52}
 
 
 def test_overfits_one_conditioned_example():
@@ -117,3 +128,65 @@ def test_clear_errors_on_bad_input():
         UNet1D(17, conditioning="cross_attention")
     with pytest.raises(ValueError, match="divisible"):
         UNet1D(17, cond_dim=8, base_channels=20)
+
+
+def test_keywords_are_the_config_fields_and_config_json_records_them_all(tmp_path):
+    model = UNet1D(17, cond_dim=8, base_channels=16, channel_mults=[1, 2], num_heads=2)
+    assert model.config == UNet1DConfig(17, cond_dim=8, base_channels=16, channel_mults=(1, 2), num_heads=2)
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved == json.loads(json.dumps(dataclasses.asdict(model.config)))  # defaults included
+    with pytest.raises(TypeError, match="width"):
+        UNet1D(17, cond_dim=8, width=16)
+
+
+def test_weights_saved_with_the_condition_at_the_top_level_still_load():
+    # The layout of models saved before ImageCondition had a module (the bundled model's): null_cond,
+    # cond_norm.*, cond_proj.* beside input_conv.
+    model = small_unet(conditioning="add")
+    old_names = {key.removeprefix("condition."): value for key, value in model.state_dict().items()}
+    assert {"null_cond", "cond_norm.weight", "cond_proj.weight"} <= set(old_names)
+    fresh = small_unet(conditioning="add")
+    torch.nn.init.zeros_(fresh.condition.cond_proj.weight)
+    fresh.load_state_dict(old_names, strict=True)
+    x, t, cond = torch.randn(2, 17, 30), torch.tensor([0, 999]), torch.randn(2, COND_DIM)
+    assert torch.equal(fresh(x, t, cond), model(x, t, cond))
+
+
+def test_res_block_is_ho_et_al_s_block_written_out():
+    torch.manual_seed(0)
+    block = ResBlock(8, 16, time_dim=12, groups=4, dropout=0.0)
+    h, temb = torch.randn(3, 8, 10), torch.randn(3, 12)
+    x = block.conv1(F.silu(F.group_norm(h, 4, block.norm1.weight, block.norm1.bias)))
+    x = x + F.linear(F.silu(temb), block.time_proj.weight, block.time_proj.bias)[:, :, None]
+    x = block.conv2(F.silu(F.group_norm(x, 4, block.norm2.weight, block.norm2.bias)))
+    torch.testing.assert_close(block(h, temb), block.skip(h) + x)
+
+
+def test_lean_norm_silu_conv_has_the_plain_gradients_and_keeps_only_its_input():
+    torch.manual_seed(0)
+    norm, conv = torch.nn.GroupNorm(4, 8).double(), torch.nn.Conv1d(8, 6, 3, padding=1).double()
+    torch.nn.init.normal_(norm.weight), torch.nn.init.normal_(norm.bias)
+    h = torch.randn(3, 8, 11, dtype=torch.float64, requires_grad=True)
+    parameters = [h, norm.weight, norm.bias, conv.weight, conv.bias]
+    out, plain = norm_silu_conv(h, norm, conv), conv(F.silu(norm(h)))
+    assert torch.equal(out, plain)
+    grad = torch.randn_like(out)
+    for lean, reference in zip(torch.autograd.grad(out, parameters, grad), torch.autograd.grad(plain, parameters, grad)):
+        torch.testing.assert_close(lean, reference, rtol=1e-12, atol=1e-12)
+
+    kept = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
+        norm_silu_conv(h, norm, conv)
+    feature_maps = [t for t in kept if t.shape == h.shape]
+    assert len(feature_maps) == 1 and feature_maps[0] is h  # plain autograd keeps three such maps
+
+
+def test_lean_path_steps_aside_for_dropout():
+    torch.manual_seed(0)
+    norm, conv, dropout = torch.nn.GroupNorm(2, 4), torch.nn.Conv1d(4, 4, 3, padding=1), torch.nn.Dropout(0.5)
+    h = torch.randn(2, 4, 9, requires_grad=True)
+    torch.manual_seed(1)
+    out = norm_silu_conv(h, norm, conv, dropout)
+    torch.manual_seed(1)
+    assert torch.equal(out, conv(dropout(F.silu(norm(h)))))  # the same random mask: the plain composition ran

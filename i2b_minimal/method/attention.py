@@ -14,9 +14,12 @@ of other tokens, weighted by how well they match (Vaswani et al. 2017, eq. 1):
   steps can exchange information in one layer. It is quadratic in the length,
   so the U-Net uses it only at its low-resolution levels.
 
-The attention arithmetic is written out below rather than calling
-``torch.nn.functional.scaled_dot_product_attention``, because reading it is the
-point; the tests check that both give the same answer.
+The arithmetic is written out in :func:`scaled_dot_product_attention`, because
+reading it is the point, and that is what runs whenever the weights are asked
+for (the attention maps of notebook 03). Training never looks at the weights, so
+it calls PyTorch's fused ``torch.nn.functional.scaled_dot_product_attention``,
+the same formula in one kernel that never stores the (T, L) weight matrix for
+the backward pass: faster, and less memory. The tests check that both agree.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -65,16 +69,21 @@ class MultiHeadAttention(nn.Module):
         batch, length, width = x.shape
         return x.view(batch, length, self.num_heads, width // self.num_heads).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
+                return_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x: (B, T, width); context: (B, L, context_dim), or None to attend to x itself.
 
-        Returns the output (B, T, width) and the weights (B, heads, T, L).
+        Returns the output (B, T, width) and the weights (B, heads, T, L), or None
+        for the weights with ``return_weights=False`` (the fused kernel, for training).
         """
         context = x if context is None else context
         q = self._split_heads(self.to_q(x))
         k = self._split_heads(self.to_k(context))
         v = self._split_heads(self.to_v(context))
-        out, weights = scaled_dot_product_attention(q, k, v)
+        if return_weights:
+            out, weights = scaled_dot_product_attention(q, k, v)
+        else:
+            out, weights = F.scaled_dot_product_attention(q, k, v), None
         out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)  # concatenate the heads
         return self.to_out(out), weights
 
@@ -93,10 +102,12 @@ class AttentionBlock(nn.Module):
         self.norm = nn.GroupNorm(groups, channels)
         self.attention = MultiHeadAttention(channels, context_dim, num_heads)
 
-    def forward(self, h: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """h: (B, C, T). Returns the new feature map (B, C, T) and the weights (B, heads, T, L)."""
-        tokens = self.norm(h).transpose(1, 2)  # (B, T, C)
-        out, weights = self.attention(tokens, context)
+    def forward(self, h: torch.Tensor, context: torch.Tensor | None = None,
+                return_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """h: (B, C, T). Returns the new feature map (B, C, T) and the weights (B, heads, T, L) or None."""
+        # (B, T, C), laid out as such once: each projection would otherwise copy (and keep) its own.
+        tokens = self.norm(h).transpose(1, 2).contiguous()
+        out, weights = self.attention(tokens, context, return_weights)
         return h + out.transpose(1, 2), weights
 
 
@@ -106,9 +117,10 @@ class CrossAttention(AttentionBlock):
     def __init__(self, channels: int, context_dim: int, num_heads: int = 4, groups: int = 8):
         super().__init__(channels, context_dim, num_heads, groups)
 
-    def forward(self, h: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, h: torch.Tensor, context: torch.Tensor,
+                return_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """h: (B, C, T); context: image tokens (B, L, context_dim). Weights: (B, heads, T, L)."""
-        return super().forward(h, context)
+        return super().forward(h, context, return_weights)
 
 
 class SelfAttention(AttentionBlock):
@@ -117,6 +129,6 @@ class SelfAttention(AttentionBlock):
     def __init__(self, channels: int, num_heads: int = 4, groups: int = 8):
         super().__init__(channels, None, num_heads, groups)
 
-    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, h: torch.Tensor, return_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """h: (B, C, T). Weights: (B, heads, T, T)."""
-        return super().forward(h, None)
+        return super().forward(h, None, return_weights)

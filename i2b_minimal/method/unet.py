@@ -10,28 +10,26 @@ dimension:
   embedding (Vaswani et al. 2017, Sec. 3.5) added to its features;
 * an encoder that halves the time resolution at every level, a bottleneck, and a
   decoder that doubles it again, with skip connections between equal levels;
-* attention only at the low-resolution levels and the bottleneck, where the
-  sequences are short (25 steps instead of 100 for EEG), which keeps it fast.
+* attention only below full resolution, where the sequences are short.
 
-``conditioning`` selects how the image enters, the ablation of arXiv 2509.00787:
+The default layout, four levels of 64, 64, 128 and 128 channels (100 -> 52 -> 26
+-> 13 EEG samples), keeps most weights where the signal is short: a weight costs
+work in proportion to the number of time steps it is applied to, so the same
+parameter count trains faster than with wide levels at full resolution
+(``benchmarks/unet_speed.py``).
 
-* ``"cross_attention"``: time steps attend to the image tokens (B, L, D) (the paper's method);
-* ``"concat"``: the image embedding (B, D), projected to ``base_channels`` and broadcast
-  over time, is concatenated to the input channels;
-* ``"add"``: the image embedding, projected to the time-embedding width, is added
-  to the time embedding, so every residual block sees it;
-* ``"none"``: no image (``cond`` is ignored), the lower bound of the ablation.
-
-``concat`` and ``add`` mean-pool a token sequence (B, L, D) to (B, D).
-``cond=None`` means "no image": a learned null embedding takes its place, the
-unconditional model of classifier-free guidance (Ho & Salimans 2022);
-:meth:`UNet1D.null_condition` gives the same null in the shape of a real
-condition, for condition dropout and for batched guidance.
+``conditioning`` selects how the image enters, the ablation of arXiv 2509.00787
+(:class:`ImageCondition`): ``"cross_attention"`` (the paper's method), ``"concat"``,
+``"add"`` or ``"none"``. ``cond=None`` means "no image": a learned null embedding
+takes its place, the unconditional model of classifier-free guidance (Ho &
+Salimans 2022); :meth:`UNet1D.null_condition` gives the same null in the shape of
+a real condition, for condition dropout and for batched guidance.
 
 Any length works. The time axis is halved ``len(channel_mults) - 1`` times, so
 the input is zero-padded at the end to a multiple of 2**(levels - 1)
-(281 MEG samples -> 284) and the output is cropped back. The padded tail is seen
-by the network, as zeros, but never returned, so it is never scored by the loss.
+(100 EEG samples -> 104, 281 MEG samples -> 288) and the output is cropped back.
+The padded tail is seen by the network, as zeros, but never returned, so it is
+never scored by the loss.
 """
 
 from __future__ import annotations
@@ -45,6 +43,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .attention import CrossAttention, SelfAttention
+from .recompute import norm_silu_conv
 
 CONDITIONING_MODES = ("cross_attention", "concat", "add", "none")
 
@@ -57,10 +56,10 @@ class UNet1DConfig:
     cond_dim: int | None = None
     conditioning: str = "cross_attention"
     base_channels: int = 64
-    channel_mults: tuple[int, ...] = (1, 2, 2)
+    channel_mults: tuple[int, ...] = (1, 1, 2, 2)
     layers_per_level: int = 2
     attention_levels: tuple[int, ...] | None = None  # None: every level below full resolution
-    self_attention: bool = True
+    self_attention: bool = False  # over time, beside the cross-attention; convolutions already span the signal
     num_heads: int = 4
     groups: int = 8
     dropout: float = 0.0
@@ -85,6 +84,16 @@ class UNet1DConfig:
         if any(not 0 <= level < len(widths) for level in self.attention_levels):
             raise ValueError(f"attention_levels {self.attention_levels} must lie in 0..{len(widths) - 1}")
 
+    @property
+    def widths(self) -> list[int]:
+        """Channels at each level, full time resolution first."""
+        return [self.base_channels * m for m in self.channel_mults]
+
+    @property
+    def time_dim(self) -> int:
+        """Width of the step embedding (4 x base_channels, as in Ho et al. 2020)."""
+        return 4 * self.base_channels
+
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding of the step t (Vaswani et al. 2017, Sec. 3.5; Ho et al. 2020, App. B): (B,) -> (B, dim)."""
@@ -108,35 +117,80 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
     def forward(self, h: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(F.silu(self.norm1(h)))
-        x = x + self.time_proj(temb)[:, :, None]  # one bias per channel, the same at every time step
-        x = self.conv2(self.dropout(F.silu(self.norm2(x))))
+        """h: (B, in_channels, T); temb: the (step + image) embedding (B, time_dim). Returns (B, out_channels, T)."""
+        x = norm_silu_conv(h, self.norm1, self.conv1)  # conv1(SiLU(norm1(h)))
+        x = x + self.time_proj(F.silu(temb))[:, :, None]  # one bias per channel, the same at every time step
+        x = norm_silu_conv(x, self.norm2, self.conv2, self.dropout)  # conv2(dropout(SiLU(norm2(x))))
         return self.skip(h) + x
+
+
+class ImageCondition(nn.Module):
+    """How the picture enters the U-Net: the four modes of arXiv 2509.00787's ablation, in one place.
+
+    * ``"cross_attention"``: the image tokens (B, L, D), projected to the deepest
+      width, become the keys and values that every attention layer reads (the paper's method);
+    * ``"concat"``: the image embedding (B, D), projected to ``base_channels`` and broadcast
+      over time, is concatenated to the input channels;
+    * ``"add"``: the image embedding, projected to the time-embedding width, is added
+      to the step embedding, so every residual block sees it;
+    * ``"none"``: no image (``cond`` is ignored), the lower bound of the ablation.
+
+    ``concat`` and ``add`` mean-pool a token sequence (B, L, D) to (B, D).
+    """
+
+    def __init__(self, cfg: UNet1DConfig):
+        super().__init__()
+        self.mode = cfg.conditioning
+        if self.mode == "none":
+            return
+        # Learned "no image" embedding (classifier-free guidance, Ho & Salimans 2022, Sec. 3.2).
+        self.null_cond = nn.Parameter(torch.randn(cfg.cond_dim))
+        self.cond_norm = nn.LayerNorm(cfg.cond_dim)  # CLIP features have a few very large dimensions
+        # One projection of the image features, shared by all layers (cheaper than every attention layer
+        # projecting, say, 257 x 1024 CLIP tokens itself).
+        width = {"cross_attention": cfg.widths[-1], "concat": cfg.base_channels, "add": cfg.time_dim}[self.mode]
+        self.cond_proj = nn.Linear(cfg.cond_dim, width)
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, cond: torch.Tensor | None):
+        """Returns (x, temb, context): the input and step embedding with the image in them, and the image
+        tokens for cross-attention (None in the other modes)."""
+        if self.mode == "none":
+            return x, temb, None
+        if cond is None:
+            cond = self.null_cond.to(x.dtype).expand(x.shape[0], 1, -1)
+        if self.mode == "cross_attention":
+            return x, temb, self.cond_proj(self.cond_norm(cond if cond.dim() == 3 else cond[:, None]))
+        pooled = self.cond_proj(self.cond_norm(cond.mean(dim=1) if cond.dim() == 3 else cond))
+        if self.mode == "add":
+            return x, temb + pooled, None
+        # concat: the same image vector at every time step, as extra input channels
+        return torch.cat([x, pooled[:, :, None].expand(-1, -1, x.shape[-1])], dim=1), temb, None
 
 
 class Stage(nn.Module):
     """One U-Net level: residual blocks, then (at low resolution) self- and cross-attention."""
 
-    def __init__(self, name: str, in_channels, out_channels, n_blocks, time_dim, context_width, cfg: UNet1DConfig,
+    def __init__(self, name: str, in_channels: int, out_channels: int, n_blocks: int, cfg: UNet1DConfig,
                  with_attention: bool):
         super().__init__()
         self.name = name  # the key of its cross-attention weights in ``return_attention``'s dict
         self.blocks = nn.ModuleList(
-            ResBlock(in_channels if i == 0 else out_channels, out_channels, time_dim, cfg.groups, cfg.dropout)
+            ResBlock(in_channels if i == 0 else out_channels, out_channels, cfg.time_dim, cfg.groups, cfg.dropout)
             for i in range(n_blocks)
         )
         use_self = with_attention and cfg.self_attention
         use_cross = with_attention and cfg.conditioning == "cross_attention"
         self.self_attention = SelfAttention(out_channels, cfg.num_heads, cfg.groups) if use_self else None
-        self.cross_attention = CrossAttention(out_channels, context_width, cfg.num_heads, cfg.groups) if use_cross else None
+        self.cross_attention = (CrossAttention(out_channels, cfg.widths[-1], cfg.num_heads, cfg.groups)
+                                if use_cross else None)
 
     def forward(self, h, temb, context, attention_maps: dict | None):
         for block in self.blocks:
             h = block(h, temb)
         if self.self_attention is not None:
-            h, _ = self.self_attention(h)
+            h, _ = self.self_attention(h, return_weights=False)
         if self.cross_attention is not None:
-            h, weights = self.cross_attention(h, context)
+            h, weights = self.cross_attention(h, context, return_weights=attention_maps is not None)
             if attention_maps is not None:
                 attention_maps[self.name] = weights
         return h
@@ -156,6 +210,8 @@ class Upsample(nn.Module):
 class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=["eeg", "meg", "diffusion"]):
     """Predicts the noise in a (B, n_channels, T) signal, conditioned on an image.
 
+    ``UNet1D(17, cond_dim=128, conditioning="cross_attention", base_channels=32)``:
+    the keywords are the fields of :class:`UNet1DConfig`, with its defaults.
     ``model(x_t, t, cond)`` with x_t (B, C, T), t (B,) int64 steps and cond
     (B, L, D) tokens, (B, D) embedding, or None (the null condition) returns
     (B, C, T). ``return_attention=True`` also returns the cross-attention weights
@@ -163,55 +219,39 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
     T_level is the padded length divided by 2**level.
     """
 
-    def __init__(self, n_channels: int, cond_dim: int | None = None, conditioning: str = "cross_attention",
-                 base_channels: int = 64, channel_mults: tuple[int, ...] = (1, 2, 2), layers_per_level: int = 2,
-                 attention_levels: tuple[int, ...] | None = None, self_attention: bool = True, num_heads: int = 4,
-                 groups: int = 8, dropout: float = 0.0):
+    def __init__(self, n_channels: int, **options):
         super().__init__()
-        cfg = UNet1DConfig(n_channels, cond_dim, conditioning, base_channels, channel_mults, layers_per_level,
-                           attention_levels, self_attention, num_heads, groups, dropout)
-        self.config = cfg
-        widths = [base_channels * m for m in cfg.channel_mults]
-        time_dim = 4 * base_channels
-        self.time_mlp = nn.Sequential(nn.Linear(base_channels, time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim))
-
-        in_channels = n_channels
-        context_width = widths[-1]
-        if conditioning != "none":
-            # Learned "no image" embedding (classifier-free guidance, Ho & Salimans 2022, Sec. 3.2).
-            self.null_cond = nn.Parameter(torch.randn(cond_dim))
-            self.cond_norm = nn.LayerNorm(cond_dim)  # CLIP features have a few very large dimensions
-            # One projection of the image features, shared by all layers: to the model width for
-            # cross-attention (cheaper than every layer projecting, say, 257 x 1024 CLIP tokens itself),
-            # to the extra input channels for concat, to the time-embedding width for add.
-            width = {"cross_attention": context_width, "concat": base_channels, "add": time_dim}[conditioning]
-            self.cond_proj = nn.Linear(cond_dim, width)
-        if conditioning == "concat":
-            in_channels += base_channels
-        self.input_conv = nn.Conv1d(in_channels, widths[0], kernel_size=3, padding=1)
-
-        levels = range(len(widths))
-        attend = set(cfg.attention_levels)
-        self.down = nn.ModuleList(
-            Stage(f"down{i}", widths[max(i - 1, 0)], widths[i], layers_per_level, time_dim, context_width, cfg,
-                  i in attend) for i in levels
-        )
+        self.config = cfg = UNet1DConfig(n_channels, **options)
+        self._hub_mixin_config = cfg  # config.json records every field, defaults included
+        widths, levels, attend = cfg.widths, range(len(cfg.widths)), set(cfg.attention_levels)
+        self.time_mlp = nn.Sequential(nn.Linear(cfg.base_channels, cfg.time_dim), nn.SiLU(),
+                                      nn.Linear(cfg.time_dim, cfg.time_dim))
+        self.condition = ImageCondition(cfg)
+        extra = cfg.base_channels if cfg.conditioning == "concat" else 0  # the image's input channels
+        self.input_conv = nn.Conv1d(n_channels + extra, widths[0], kernel_size=3, padding=1)
+        self.down = nn.ModuleList(Stage(f"down{i}", widths[max(i - 1, 0)], widths[i], cfg.layers_per_level, cfg,
+                                        i in attend) for i in levels)
         self.downsample = nn.ModuleList(
             nn.Conv1d(w, w, kernel_size=3, stride=2, padding=1) if i < len(widths) - 1 else nn.Identity()
             for i, w in enumerate(widths)
         )
-        self.mid = Stage("mid", widths[-1], widths[-1], 2, time_dim, context_width, cfg, with_attention=True)
+        self.mid = Stage("mid", widths[-1], widths[-1], 2, cfg, with_attention=True)
         # Decoder, deepest level first: upsample (except at the bottom), concatenate the skip, residual blocks.
         self.upsample = nn.ModuleList(
             Upsample(widths[i + 1]) if i < len(widths) - 1 else nn.Identity() for i in reversed(levels)
         )
-        self.up = nn.ModuleList(
-            Stage(f"up{i}", widths[min(i + 1, len(widths) - 1)] + widths[i], widths[i], layers_per_level, time_dim,
-                  context_width, cfg, i in attend)
-            for i in reversed(levels)
-        )
-        self.output = nn.Sequential(nn.GroupNorm(groups, widths[0]), nn.SiLU(),
+        self.up = nn.ModuleList(Stage(f"up{i}", widths[min(i + 1, len(widths) - 1)] + widths[i], widths[i],
+                                      cfg.layers_per_level, cfg, i in attend) for i in reversed(levels))
+        self.output = nn.Sequential(nn.GroupNorm(cfg.groups, widths[0]), nn.SiLU(),
                                     nn.Conv1d(widths[0], n_channels, kernel_size=3, padding=1))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Weights saved before the conditioning had a module of its own (the bundled model's among them)
+        # keep its three parameters at the top level: read them into ``condition``.
+        for key in [k for k in state_dict if k.startswith(prefix) and
+                    k[len(prefix):].split(".")[0] in ("null_cond", "cond_norm", "cond_proj")]:
+            state_dict[f"{prefix}condition.{key[len(prefix):]}"] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def null_condition(self, like: torch.Tensor) -> torch.Tensor:
         """The null condition in the shape of ``like`` ((B, D) or (B, L, D)): what ``cond=None`` means.
@@ -221,7 +261,7 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
         """
         if self.config.conditioning == "none":
             return like
-        return self.null_cond.to(like.dtype).expand_as(like)
+        return self.condition.null_cond.to(like.dtype).expand_as(like)
 
     def _check_inputs(self, x, t, cond):
         cfg = self.config
@@ -243,25 +283,10 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
         if t.dim() == 0:
             t = t.expand(x.shape[0])
         self._check_inputs(x, t, cond)
-        mode = self.config.conditioning
         length = x.shape[-1]
-        multiple = 2 ** (len(self.config.channel_mults) - 1)
-        x = F.pad(x, (0, -length % multiple))
-
+        x = F.pad(x, (0, -length % 2 ** (len(self.config.channel_mults) - 1)))
         temb = self.time_mlp(timestep_embedding(t, self.config.base_channels).to(x.dtype))
-        context = None
-        if mode != "none":
-            if cond is None:
-                cond = self.null_cond.to(x.dtype).expand(x.shape[0], 1, -1)
-            if mode == "cross_attention":
-                context = self.cond_proj(self.cond_norm(cond if cond.dim() == 3 else cond[:, None]))
-            else:
-                pooled = self.cond_proj(self.cond_norm(cond.mean(dim=1) if cond.dim() == 3 else cond))
-                if mode == "add":
-                    temb = temb + pooled
-                else:  # concat: the same image vector at every time step, as extra input channels
-                    x = torch.cat([x, pooled[:, :, None].expand(-1, -1, x.shape[-1])], dim=1)
-        temb = F.silu(temb)  # every ResBlock reads the embedding through SiLU -> Linear
+        x, temb, context = self.condition(x, temb, cond)
 
         maps = {} if return_attention else None
         h = self.input_conv(x)
@@ -282,7 +307,7 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
 
     def summary(self) -> str:
         """One line per part: where the parameters are."""
-        parts = {"time embedding": ("time_mlp.",), "condition": ("null_cond", "cond_norm.", "cond_proj."),
+        parts = {"time embedding": ("time_mlp.",), "condition": ("condition.",),
                  "encoder": ("input_conv.", "down.", "downsample."), "bottleneck": ("mid.",),
                  "decoder": ("upsample.", "up."), "output": ("output.",)}
         lines = [f"UNet1D({', '.join(f'{k}={v}' for k, v in asdict(self.config).items())})"]
@@ -294,4 +319,3 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
 
     def extra_repr(self) -> str:
         return f"conditioning={self.config.conditioning!r}, parameters={self.num_parameters():,}"
-
