@@ -11,7 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .arguments import Parser, add_config_options, given_fields, parse_subjects
+# By its real path: `python -m i2b_minimal.cli` runs this file under its short name, where `.arguments` would
+# be looked for in i2b_minimal/ itself.
+from i2b_minimal.app.arguments import Parser, add_config_options, given_fields, parse_subjects
 
 
 # ----------------------------------------------------------------------------- data
