@@ -1,7 +1,7 @@
 """The Jupyter Book builds in fast mode, and its HTML is complete and clean.
 
-The book is built once for this module, the way CI and the publishing workflow
-build it: Jupyter Book v1 with ``-W -n --keep-going``, so a broken reference, a
+The book is built once per test run (``book_html`` in tests/conftest.py, shared
+with the browser tests), the way CI and the publishing workflow build it: Jupyter Book v1 with ``-W -n --keep-going``, so a broken reference, a
 missing figure, an unknown citation, a missing benchmark table or a notebook
 that raises fails the build, with every warning listed. It goes to a temporary
 folder with a fresh execution cache, so every notebook really runs against the
@@ -9,8 +9,11 @@ current library (jupyter-cache keys notebooks on their code only, and would
 otherwise serve outputs computed with older library code).
 
 The tests then read the HTML: every notebook and theory page has a page, every
-notebook page shows a figure, no page shows a traceback or an error, and every
-internal link and image points at something that exists.
+notebook page shows a figure, no page shows a traceback or an error, every
+internal link and image points at something that exists, no page embeds a
+widget that cannot work without a kernel, no output shows the build machine's
+paths, self-timed outputs say they are this build's, and MathJax and the
+favicon are served with the book.
 
 ``I2B_BOOK_HTML=<folder>`` checks an HTML folder built earlier instead of
 building (for example ``book/_build/html``, or a copy broken on purpose to see
@@ -19,23 +22,19 @@ that these checks fail).
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import shutil
-import subprocess
 import sys
-import time
+import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
-BUILD_TIMEOUT_S = 3600  # a hang guard only; the fast build takes minutes
-ANSI_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
 ERROR_WORDS = re.compile(r"\b\w*(Error|Exception)\b|Traceback")
 VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -53,6 +52,10 @@ class Page(HTMLParser):
         self.text: list[str] = []
         self.error_blocks: list[str] = []  # classes of traceback / docutils error elements
         self.stderr_text: list[str] = []
+        self.output_text: list[str] = []  # text inside notebook cell outputs
+        self.scripts: list[dict[str, str]] = []  # the attributes of every <script>
+        self.icons: list[str] = []  # href of every <link rel="icon">
+        self.classes: list[str] = []  # every class of every element, in order (a class may repeat)
         self._open: list[tuple[str, set[str]]] = []
         self.feed(path.read_text(encoding="utf-8"))
 
@@ -74,6 +77,11 @@ class Page(HTMLParser):
                 self.output_images.append(attrs.get("src", ""))
         if classes & {"traceback", "system-message", "problematic"}:
             self.error_blocks.append(" ".join(sorted(classes)))
+        if tag == "script":
+            self.scripts.append(attrs)
+        if tag == "link" and "icon" in (attrs.get("rel") or "").split():
+            self.icons.append(attrs.get("href", ""))
+        self.classes += sorted(classes)
         if tag not in VOID_TAGS:
             self._open.append((tag, classes))
 
@@ -95,67 +103,18 @@ class Page(HTMLParser):
         self.text.append(data)
         if self._inside("output", "stderr"):
             self.stderr_text.append(data)
-
-
-def _toc_files(toc: dict) -> list[str]:
-    """Every `file:` of a jb-book _toc.yml, the root first."""
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return files
+        if self._inside("cell_output"):
+            self.output_text.append(data)
 
 
 @pytest.fixture(scope="module")
-def toc_files() -> list[str]:
-    return _toc_files(yaml.safe_load((BOOK / "_toc.yml").read_text()))
-
-
-def _missing_sources(toc_files: list[str]) -> list[str]:
-    """The _toc.yml entries with no source file (.md or .ipynb) under book/."""
-    return [f for f in toc_files if not any((BOOK / f).with_suffix(suffix).is_file() for suffix in (".md", ".ipynb"))]
+def toc_files(book_toc_files) -> list[str]:
+    return book_toc_files
 
 
 @pytest.fixture(scope="module")
-def html(tmp_path_factory, toc_files) -> Path:
-    """Build the fast edition once; return the HTML folder."""
-    if os.environ.get("I2B_BOOK_HTML"):
-        return Path(os.environ["I2B_BOOK_HTML"]).resolve()
-    missing = _missing_sources(toc_files)
-    if missing:
-        pytest.fail(f"book/_toc.yml lists {len(missing)} page(s) whose source does not exist, so the book cannot "
-                    "be built: " + ", ".join(missing) + ". Write them (notebooks/NN_name.ipynb, reached through the "
-                    "book/notebooks symlink; theory pages as book/theory/name.md) or take them out of the toc.",
-                    pytrace=False)
-    out = tmp_path_factory.mktemp("book")
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    jupyter_book = str(jupyter_book) if jupyter_book.exists() else shutil.which("jupyter-book")
-    if jupyter_book is None:
-        pytest.fail('jupyter-book is not installed; pip install -e ".[dev]" installs it', pytrace=False)
-    command = [jupyter_book, "build", str(BOOK), "--path-output", str(out), "-W", "-n", "--keep-going"]
-    env = {**os.environ, "I2B_FAST": "1"}
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
-    seconds = time.perf_counter() - start
-    log = ANSI_COLOURS.sub("", result.stdout + result.stderr)
-    (out / "build.log").write_text(log)
-    if result.returncode != 0:
-        # Sphinx's own warnings and errors; the kernels' "running over TCP" notices are noise.
-        problems = [line for line in log.splitlines()
-                    if ("WARNING" in line or "ERROR" in line or "Error" in line) and not line.startswith("[IPKernelApp]")]
-        pytest.fail(f"`{' '.join(command)}` failed (exit {result.returncode}) after {seconds:.0f} s. "
-                    f"Warnings and errors:\n" + "\n".join(problems[-60:]) + f"\nFull log: {out / 'build.log'}",
-                    pytrace=False)
-    print(f"\nthe fast book built in {seconds:.0f} s")
-    return (out / "_build" / "html").resolve()
+def html(book_html) -> Path:
+    return book_html
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +192,76 @@ def test_every_internal_link_resolves(html, pages):
                 if unquote(parts.fragment) not in anchors:
                     broken.append(f"{path.relative_to(html)}: <{tag}> {url} (no anchor)")
     assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(broken[:50])
+
+
+def _code_cells(notebook: Path) -> list[str]:
+    """The source of every code cell of a notebook."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+
+
+def _notebook_pages(html, pages, toc_files) -> dict[Path, Page]:
+    """Each notebook's source file and its page."""
+    return {ROOT / f"{name}.ipynb": pages[html / f"{name}.html"] for name in toc_files if name.startswith("notebooks/")}
+
+
+def test_no_page_embeds_a_widget_and_each_slider_cell_says_where_its_figures_are(html, pages, toc_files):
+    # A widget in a static page moves while its figure stays put; the book removes them (book/_ext/i2b_book.py).
+    widget_scripts = [f"{path.relative_to(html)}: <script {attrs}>" for path, page in pages.items()
+                      for attrs in page.scripts
+                      if "jupyter.widget" in attrs.get("type", "") or "html-manager" in attrs.get("src", "")]
+    assert not widget_scripts, "widgets (or the ipywidgets scripts) are still embedded:\n" + "\n".join(widget_scripts)
+    wrong = []
+    for notebook, page in _notebook_pages(html, pages, toc_files).items():
+        sliders = sum("widgets.interactive_figure(" in source for source in _code_cells(notebook))
+        notes = page.classes.count("i2b-live-only")
+        if notes != sliders:
+            wrong.append(f"{notebook.name}: {sliders} slider cell(s), {notes} note(s) that the grid stands in")
+    assert not wrong, "\n".join(wrong)
+
+
+def _build_machine_paths() -> set[str]:
+    """Folders of the machine that built the book, which a reader's machine does not have."""
+    places = {str(ROOT), sys.prefix, tempfile.gettempdir() + os.sep, str(Path.home()) + os.sep}
+    if os.environ.get("I2B_DATA_DIR"):
+        places.add(os.environ["I2B_DATA_DIR"])
+    return {place for place in places if place.strip(os.sep)}
+
+
+def test_no_output_shows_a_path_of_the_build_machine(html, pages):
+    found = []
+    for path, page in pages.items():
+        text = "".join(page.output_text)
+        found += [f"{path.relative_to(html)}: {place}" for place in sorted(_build_machine_paths()) if place in text]
+    assert not found, "cell outputs show where the build machine keeps things:\n" + "\n".join(found)
+
+
+def test_every_self_timed_output_says_it_is_this_builds(html, pages, toc_files):
+    timed = re.compile(r"time\.perf_counter\(\)|\.seconds\b")
+    wrong = []
+    for notebook, page in _notebook_pages(html, pages, toc_files).items():
+        cells = sum(bool(timed.search(source)) for source in _code_cells(notebook))
+        labels = page.classes.count("i2b-build-timing")
+        if labels != cells:
+            wrong.append(f"{notebook.name}: {cells} cell(s) time themselves, {labels} output(s) say so")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_maths_and_every_script_are_served_with_the_book(html, pages):
+    remote = [f"{path.relative_to(html)}: {attrs['src']}" for path, page in pages.items() for attrs in page.scripts
+              if urlsplit(attrs.get("src", "")).scheme]
+    assert not remote, "pages load scripts from the network:\n" + "\n".join(remote)
+    maths = pages[html / "theory" / "ddpm.html"]
+    assert "math" in maths.classes, "theory/ddpm has no maths to render"
+    mathjax = [attrs["src"] for attrs in maths.scripts if "mathjax" in attrs.get("src", "").lower()]
+    assert mathjax, "theory/ddpm loads no MathJax"
+    assert (maths.path.parent / unquote(urlsplit(mathjax[0]).path)).is_file()
+    fonts = html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2"
+    assert len(list(fonts.glob("*.woff"))) > 10, f"MathJax's fonts are not in {fonts}"
+
+
+def test_every_page_names_its_icon(html, pages):
+    # Without <link rel="icon"> a browser asks the server for /favicon.ico, a 404 in its console.
+    without = [str(path.relative_to(html)) for path, page in pages.items()
+               if not any((path.parent / unquote(urlsplit(icon).path)).is_file() for icon in page.icons)]
+    assert not without, "no icon on: " + ", ".join(without)

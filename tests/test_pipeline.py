@@ -11,10 +11,28 @@ import pytest
 from i2b_minimal import cli, pipeline, synthetic
 
 METRIC_KEYS = {"mse", "pcc", "corr_across_images", "identification_2way", "identification_top1"}
-# How far a fresh `i2b evaluate --checkpoint bundled` may land from the model card's numbers. Same data, same
-# seeds: only floating-point summation order (thread count, CPU kind) differs, and 50 DDIM steps carry it a little.
-TOLERANCE = {"mse": 0.002, "pcc": 0.01, "corr_across_images": 0.01, "identification_2way": 0.01,
-             "identification_top1": 0.03}
+N_TEST_IMAGES = 100  # of the card's evaluation: 2-way identification counts wins over 100 x 99 pairs
+# How far a fresh `i2b evaluate --checkpoint bundled` may land from the card's model and ridge scores on another
+# machine. The seeds are the same, so are the random numbers; what differs is rounding (another CPU's float32
+# kernels, summation order) and the data's drift (below). Measured here: every weight perturbed by a relative 1e-6
+# moved these scores by under 1e-6, while other noise (sampling seeds 1 and 2) moved them by 0.004-0.01 (MSE, PCC,
+# correlation), 0.03-0.06 (2-way) and 0.01-0.03 (top-1). So the continuous scores get 1e-3, a thousand times
+# rounding and still below a changed random stream. The identification scores count wins, which rounding changes
+# only at a near-tie: 9 of the 9,900 pairs (ridge: 7) and none of the 100 top-1 choices lie within 1e-4 of a tie,
+# 2 top-1 choices within 1e-3; so up to 20 pairs and 2 images may change.
+TOLERANCE = {"mse": 1e-3, "pcc": 1e-3, "corr_across_images": 1e-3,
+             "identification_2way": 20.5 / (N_TEST_IMAGES * (N_TEST_IMAGES - 1)),
+             "identification_top1": 2.5 / N_TEST_IMAGES}
+# The noise ceilings come from the data alone, in float64, so they are as reproducible as the synthetic data, and
+# those are not bit-identical across machines: the simulated head is MNE's spherical conductor, whose Berg-Scherg
+# parameters SciPy's COBYLA fits only to its resolution rhoend=1e-4, and where that iterative fit stops depends on
+# last-bit rounding (the CPU, its BLAS kernels) and on the SciPy and MNE versions. Moving the fit's result by 1e-4
+# moved the noise ceiling by 2.7e-6 and the true ceiling by 3.5e-6 (another machine's fresh clone landed 1.4e-6 from
+# the card); 2e-5 allows five times that, 25 times finer than the rounding of the three decimals the card prints.
+CEILING_TOLERANCE = 2e-5
+# What the card's evaluation was asked to do is copied, not computed: it must match exactly.
+SETTINGS = ("conditioning", "samples_per_image", "sampler", "num_inference_steps", "guidance_scale", "seed",
+            "dataset", "subject", "n_test_images", "n_test_repetitions")
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
@@ -35,14 +53,13 @@ def test_bundled_checkpoint_reproduces_its_model_card(small_eeg_root, capsys):
     code, out, _ = run_cli(capsys, "evaluate", "--checkpoint", "bundled", "--data-root", small_eeg_root, "--json")
     assert code == 0
     fresh = json.loads(out)
-    assert fresh["conditioning"] == card["conditioning"] == "cross_attention"
-    assert (fresh["samples_per_image"], fresh["num_inference_steps"]) == (card["samples_per_image"],
-                                                                         card["num_inference_steps"])
+    assert card["conditioning"] == "cross_attention"
+    assert {key: fresh[key] for key in SETTINGS} == {key: card[key] for key in SETTINGS}
     for who in ("model", "ridge"):
         for key, tolerance in TOLERANCE.items():
             assert fresh[who][key] == pytest.approx(card[who][key], abs=tolerance), (who, key)
-    assert fresh["noise_ceiling"] == pytest.approx(card["noise_ceiling"], abs=1e-6)
-    assert fresh["true_noise_ceiling"] == pytest.approx(card["true_noise_ceiling"], abs=1e-6)
+    for key in ("noise_ceiling", "true_noise_ceiling"):
+        assert fresh[key] == pytest.approx(card[key], abs=CEILING_TOLERANCE), key
 
 
 def test_quickstart_prints_one_json_object_and_writes_the_report(tmp_path, monkeypatch, capsys):

@@ -66,8 +66,13 @@ def test_bundled_tiny_clip_loads_offline_and_reproduces_its_card():
     assert total_bytes < 8 * 2**20  # "a few MB"
     stated = card["retrieval"]
     measured = tiny_clip.retrieval(n_images=stated["n_images"], seed=stated["seed"])
+    # Each rate counts hits among 500 queries, and another machine's float32 kernels (about 1e-6 apart) change a hit
+    # only where the right match and its closest competitor nearly tie. On the card's queries the smallest such
+    # margin in cosine similarity is 6.6e-5; 1 query of the 1000 (both directions) lies within 1e-4 of a tie, 11
+    # within 1e-3. So a rate may move by 5 queries (0.01): room for differences a hundred times larger than rounding.
+    changed_queries = 5 / stated["n_images"]
     for key in ("image_to_caption_top1", "image_to_caption_top5", "caption_to_image_top1", "caption_to_image_top5"):
-        assert measured[key] == pytest.approx(stated[key], abs=0.01), key
+        assert measured[key] == pytest.approx(stated[key], abs=changed_queries), key
         assert measured[key] > 10 * stated["chance_top5"]
 
 

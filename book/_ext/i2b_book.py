@@ -1,4 +1,4 @@
-"""Sphinx glue for the i2b-minimal book: the fast and full editions, and measured tables.
+"""Sphinx glue for the i2b-minimal book: editions, measured tables, and pages that read right offline.
 
 Two editions of the book exist, chosen by the same switch the notebooks read,
 ``I2B_FAST`` (``i2b_minimal.runtime.fast_mode``):
@@ -19,12 +19,37 @@ never shows a number typed in by hand. A missing required file is a build
 warning (an error under ``-W``); an ``:optional:`` one shows the directive's
 body instead, which says how to produce it. Headings in the file become
 rubrics: a page cannot nest sections inside a directive.
+
+The executed notebooks are also cleaned for readers of a static page:
+
+- **No dead widgets.** A slider only works with a kernel behind it; the book has
+  none, so an embedded widget would move while its figure stays put. Every
+  widget output is taken out of the page, with the widget state and the
+  ipywidgets scripts (which load from a CDN and expect MathJax 2). An output
+  with a control in it (a slider, buttons) becomes a line that says so: each
+  slider cell of the notebooks has a precomputed grid of the same figure
+  beside it (``teaching.widgets.precomputed_grid``). A display-only widget
+  (a progress bar) falls back to its plain-text form.
+- **No machine paths.** Cell outputs print where the build machine keeps its
+  data, temporary folders and Python; those become ``<data folder>``,
+  ``<temporary folder>``, ``<python environment>``, ``<repository>`` and ``~``.
+- **Timings labelled.** A cell that times itself (``time.perf_counter()``,
+  ``.seconds``) printed how fast the build machine was under its load at that
+  moment; its output gets a line that says so and where the measured tables are.
+- **Maths offline.** MathJax 3 is served with the book from the
+  ``django-static-mathjax`` wheel (a dev dependency that packages the MathJax
+  release files), not from a CDN.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import re
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 from docutils import nodes
@@ -39,6 +64,29 @@ logger = logging.getLogger(__name__)
 # Per-cell limits. A fast-mode notebook runs in about a minute in total, so a
 # cell that needs ten is stuck; a full-mode training cell may take hours on a CPU.
 CELL_TIMEOUT_S = {"fast": 600, "full": 6 * 3600}
+
+BOOK = Path(__file__).resolve().parents[1]
+REPOSITORY = BOOK.parent
+
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+# ipywidgets models that show something and take no input; anything else in a widget's tree is a control.
+DISPLAY_ONLY_WIDGETS = {"BoxModel", "VBoxModel", "HBoxModel", "GridBoxModel", "OutputModel", "HTMLModel",
+                        "HTMLMathModel", "LabelModel", "FloatProgressModel", "IntProgressModel", "ImageModel"}
+LIVE_ONLY_NOTE = ("In a live notebook (JupyterLab, Colab) this cell shows a slider or buttons that redraw the "
+                  "figure. The book runs no Python, so the precomputed grid of the same figure beside this cell "
+                  "stands in for them.")
+
+TIMED_SOURCE = re.compile(r"perf_counter\(|\.seconds\b|time\.time\(")
+BUILD_TIMING_NOTE = ("Timed while this book was built, on whatever machine built it under whatever load it had: "
+                     "these seconds change from build to build. The benchmarks' recorded measurements are in "
+                     "the repository's benchmarks/results/ folder.")
+
+# MathJax 3's combined TeX component and the folders it loads fonts and extensions from, inside the wheel.
+MATHJAX_PACKAGE = "mathjax"  # the import name of django-static-mathjax
+MATHJAX_RELEASE = Path("static", "mathjax", "es5")
+MATHJAX_ENTRY = "tex-mml-chtml.js"
+MATHJAX_PARTS = ("a11y", "adaptors", "input", "output", "sre", "ui")
+MATHJAX_STATIC = "mathjax"  # under the book's _static/
 
 FAST_BANNER = (
     "Fast edition: the notebooks ran with <code>I2B_FAST=1</code> (small data, few "
@@ -113,9 +161,107 @@ class MeasuredResults(SphinxDirective):
         return [container]
 
 
+def _widget_tree(state: dict, model_id: str) -> set[str]:
+    """The model names of a widget and of all its children, from the notebook's saved widget state."""
+    names, todo = set(), [model_id]
+    while todo:
+        model = state.get(todo.pop(), {})
+        names.add(model.get("model_name", "unknown"))
+        todo += [child.removeprefix("IPY_MODEL_") for child in model.get("state", {}).get("children", [])]
+    return names
+
+
+def _remove_widgets(app, doctree) -> None:
+    """Take every widget output out of a notebook page: a note where it had a control, plain text otherwise."""
+    js_files = getattr(app.env, "nb_metadata", {}).get(app.env.docname, {}).get("js_files", {})
+    _, state_script = js_files.get("ipywidgets_state", (None, {}))
+    state = json.loads(state_script.get("body", "{}").replace(r"<\/script>", "</script>")).get("state", {})
+    for bundle in list(doctree.findall(lambda n: isinstance(n, nodes.container) and n.get("nb_element") == "mime_bundle")):
+        views = [c for c in bundle.children if c.get("mime_type") == WIDGET_VIEW_MIME]
+        if not views:
+            continue
+        script = views[0].astext()
+        model_id = json.loads(script[script.index(">") + 1:script.rindex("</script>")])["model_id"]
+        if _widget_tree(state, model_id) <= DISPLAY_ONLY_WIDGETS:
+            bundle.remove(views[0])  # the other mime types of the output remain: its text/plain form
+        else:
+            note = nodes.paragraph(classes=["i2b-live-only"])
+            note += nodes.emphasis(text=LIVE_ONLY_NOTE)
+            bundle.replace_self(note)
+    # Nothing on the page uses the widget state any more; without it the page loads no ipywidgets scripts.
+    for key in [key for key in js_files if key.startswith("ipywidgets_")]:
+        del js_files[key]
+
+
+def _machine_paths() -> list[tuple[re.Pattern, str]]:
+    """Where the build machine keeps things, longest first, each with what a reader sees instead."""
+    data = Path(os.environ["I2B_DATA_DIR"]).expanduser() if os.environ.get("I2B_DATA_DIR", "").strip() else None
+    places = {"<python environment>": sys.prefix, "<temporary folder>": tempfile.gettempdir(),
+              "<data folder>": data, "<repository>": REPOSITORY, "~": Path.home()}
+    prefixes = {}
+    for placeholder, path in places.items():
+        if path is None:
+            continue
+        for form in {os.path.abspath(path), os.path.realpath(path)}:
+            if form != os.sep:
+                prefixes.setdefault(form, placeholder)
+    # A prefix ends at a path separator or where the path ends, so /work/main never matches /work/mainline.
+    return [(re.compile(re.escape(prefix) + r"(?![\w.-])"), placeholder)
+            for prefix, placeholder in sorted(prefixes.items(), key=lambda item: -len(item[0]))]
+
+
+def _clean_outputs(app, doctree) -> None:
+    """In every code cell's output: the build machine's paths replaced, and self-timed cells labelled."""
+    paths = _machine_paths()
+    for cell in list(doctree.findall(lambda n: isinstance(n, nodes.container) and n.get("nb_element") == "cell_code")):
+        outputs = [c for c in cell.children if c.get("nb_element") == "cell_code_output"]
+        if not outputs:
+            continue
+        for text in list(outputs[0].findall(nodes.Text)):
+            cleaned = str(text)
+            for prefix, placeholder in paths:
+                cleaned = prefix.sub(placeholder, cleaned)
+            if cleaned != str(text):
+                text.parent.replace(text, nodes.Text(cleaned))
+        source = "".join(c.astext() for c in cell.children if c.get("nb_element") == "cell_code_source")
+        if TIMED_SOURCE.search(source):
+            note = nodes.paragraph(classes=["i2b-build-timing"])
+            note += nodes.emphasis(text=BUILD_TIMING_NOTE)
+            outputs[0] += note
+
+
+def _mathjax_release() -> Path | None:
+    spec = importlib.util.find_spec(MATHJAX_PACKAGE)
+    release = Path(spec.origin).parent / MATHJAX_RELEASE if spec and spec.origin else None
+    return release if release and (release / MATHJAX_ENTRY).is_file() else None
+
+
+def _serve_mathjax(app, config) -> None:
+    if _mathjax_release() is None:
+        logger.warning("MathJax 3 is not installed (django-static-mathjax), so the book's maths would need a CDN; "
+                       'pip install -e ".[dev]" installs it')
+        return
+    config.mathjax_path = f"{MATHJAX_STATIC}/{MATHJAX_ENTRY}"  # relative: Sphinx serves it from _static/
+
+
+def _copy_mathjax(app, exception) -> None:
+    release = _mathjax_release()
+    if exception is not None or release is None or app.builder.format != "html":
+        return
+    target = Path(app.outdir) / "_static" / MATHJAX_STATIC
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(release / MATHJAX_ENTRY, target / MATHJAX_ENTRY)
+    for part in MATHJAX_PARTS:
+        shutil.copytree(release / part, target / part, dirs_exist_ok=True)
+
+
 def setup(app):
     app.add_config_value("i2b_edition", "full", "env", types=[str])
     _inline_figures()
     app.connect("config-inited", _configure_edition)
+    app.connect("config-inited", _serve_mathjax)
+    app.connect("doctree-read", _remove_widgets)
+    app.connect("doctree-read", _clean_outputs)
+    app.connect("build-finished", _copy_mathjax)
     app.add_directive("measured-results", MeasuredResults)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
