@@ -13,7 +13,10 @@
 2. The noise ceiling of subject 1's test split: the split-half estimate from the
    data alone (``metrics.noise_ceiling_summary``) and the true one, from the
    saved noiseless responses (``metrics.true_noise_ceiling``), both averaged over
-   channels and the samples after image onset.
+   channels and the samples after image onset. Beside them, the structure of the
+   noise in the files (the test trials minus the saved truth): the correlation of
+   an epoch's first and last samples (a periodic synthesis would make it large)
+   and the mean absolute correlation between channels (MVNN whitens the EEG).
 
 Run: ``python benchmarks/synth_speed.py`` (timings depend on the machine's load:
 the load average is printed with them).
@@ -31,7 +34,10 @@ import time
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
+
 from i2b_minimal import data, metrics, synthetic
+from i2b_minimal.world import markers
 
 
 def folder_bytes(root: Path, parts=None) -> int:
@@ -105,12 +111,21 @@ def extrapolate(small: dict, preset: str = "full") -> dict:
 
 
 def ceilings(row: dict) -> dict:
-    """Split-half and true noise ceilings of subject 1's test split."""
+    """Split-half and true noise ceilings of subject 1's test split, and the structure of its noise."""
     test = data.load(row["modality"], row["root"], subject=1, split="test")
     truth = synthetic.load_ground_truth(row["root"], 1, test.image_paths)
     return dict(modality=row["modality"], preset=row["preset"], shape=test.signals.shape,
                 split_half=metrics.noise_ceiling_summary(test.signals, test.times, progress=False),
-                true=metrics.post_stimulus_mean(metrics.true_noise_ceiling(truth, test.signals), test.times))
+                true=metrics.post_stimulus_mean(metrics.true_noise_ceiling(truth, test.signals), test.times),
+                **noise_structure(test.signals - truth[:, None]))
+
+
+def noise_structure(noise: np.ndarray) -> dict:
+    """Mean over channels of corr(first sample, last sample), and mean |corr| between channels, of (..., C, T) noise."""
+    trials = noise.reshape(-1, *noise.shape[-2:]).astype(np.float64)
+    first_last = np.mean([np.corrcoef(trials[:, c, 0], trials[:, c, -1])[0, 1] for c in range(trials.shape[1])])
+    between = np.corrcoef(trials.transpose(1, 0, 2).reshape(trials.shape[1], -1))
+    return dict(first_last=first_last, between_channels=np.abs(between[np.triu_indices_from(between, 1)]).mean())
 
 
 def _seconds(value) -> str:
@@ -134,10 +149,12 @@ def print_tables(rows: list[dict], noise: list[dict]) -> None:
               f"| {_seconds(r['shared_s'])} | {_seconds(r['per_subject_s'])} | {_seconds(r['total_s'])} "
               f"({r['subjects']}) | {_size(r['shared_bytes'])} | {_size(r['subject_bytes'])} | {_size(r['total_bytes'])} |")
     print()
-    print("| modality | preset | test signals (images, reps, C, T) | split-half noise ceiling | true noise ceiling |")
-    print("|---|---|---|---|---|")
+    print("| modality | preset | test signals (images, reps, C, T) | split-half noise ceiling | true noise ceiling "
+          "| noise: corr. first/last sample | noise: mean abs. corr. between channels |")
+    print("|---|---|---|---|---|---|---|")
     for c in noise:
-        print(f"| {c['modality'].upper()} | {c['preset']} | {c['shape']} | {c['split_half']:.3f} | {c['true']:.3f} |")
+        print(f"| {c['modality'].upper()} | {c['preset']} | {c['shape']} | {c['split_half']:.3f} | {c['true']:.3f} "
+              f"| {c['first_last']:.3f} | {c['between_channels']:.3f} |")
 
 
 def main(argv=None) -> None:
@@ -156,7 +173,8 @@ def main(argv=None) -> None:
         if args.measure_full_eeg:
             rows.append(measure(Path(scratch), "eeg", "full", subjects=(1,)))
     print(f"synth_speed: {started:%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
-          f"load average at the end {', '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
+          f"load average at the end {', '.join(f'{x:.1f}' for x in os.getloadavg())}, "
+          f"simulation version {markers.GENERATOR_VERSION}\n")
     print_tables(rows, noise)
 
 
