@@ -136,7 +136,7 @@ def _add_clip_commands(sub) -> None:
 def _print_json(result: dict) -> None:
     import json
 
-    print(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1, allow_nan=False))  # the pipeline writes null, never NaN
 
 
 def _quiet_stdout(as_json: bool):
@@ -183,10 +183,8 @@ def _cmd_quickstart(args) -> int:
     if args.json:
         _print_json(result)
     else:
-        model, ridge = result["model"], result.get("ridge", {})
-        print(f"correlation across images: model {model['corr_across_images']:.3f}, ridge "
-              f"{ridge.get('corr_across_images', float('nan')):.3f}, noise ceiling {result['noise_ceiling']:.3f}; "
-              f"2-way identification {model['identification_2way']:.3f}")
+        from . import report
+        print(report.headline(result))
         print(f"report in {result['report']} (README.md, metrics.json, figures); took {result['seconds']['quickstart']} s")
     return 0
 

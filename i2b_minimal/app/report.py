@@ -11,6 +11,9 @@ run); ``out/README.md`` puts its numbers in one table beside the figures:
   latencies of the real ERP, drawn by MNE (``viz.compare_topomaps``);
 * ``examples.png``: single test images with their real, generated and ridge
   responses, the image-by-image view that the averages above hide;
+
+"generated" is the model's headline readout, its conditional mean
+(``pipeline.scoring``).
 * ``loss.png``: the training loss.
 """
 
@@ -24,10 +27,21 @@ import numpy as np
 from i2b_minimal.runtime import atomic_path, atomic_write
 
 SCORES = (("mse", "MSE"), ("pcc", "PCC (paper)"), ("corr_across_images", "corr. across images"),
-          ("identification_2way", "2-way id."), ("identification_top1", "top-1 id."),
-          ("erp_latency_error", "ERP latency error (s)"), ("psd_distance", "PSD distance"))
-ROWS = (("model", "diffusion, mean of {k} samples"), ("model_single_sample", "diffusion, 1 sample"),
-        ("ridge", "ridge (same CLIP features)"), ("ground_truth", "noiseless truth (synthetic only)"))
+          ("identification_2way", "2-way id. (centred)"), ("identification_top1", "top-1 id. (centred)"),
+          ("erp_latency_error", "ERP latency error (s)"))
+# Where each row of the table lives in the result, and its title ({k}: samples per image, {m}: draws of x_T).
+# The generative baseline's conditional mean is ridge exactly, so it has no row of its own.
+ROWS = ((("readouts", "conditional_mean"), "diffusion, conditional mean ({m} draws at the noisiest step)"),
+        (("readouts", "mean_of_k"), "diffusion, mean of {k} samples"),
+        (("readouts", "single"), "diffusion, 1 sample"),
+        (("ridge",), "ridge (same CLIP features)"),
+        (("generative_baseline_readouts", "mean_of_k"), "generative baseline (ridge + Gaussian noise), mean of {k}"),
+        (("generative_baseline_readouts", "single"), "generative baseline, 1 sample"),
+        (("ground_truth",), "noiseless truth (synthetic only)"))
+GENERATORS = (("model", "diffusion, {k} samples per image"), ("generative_baseline", "generative baseline, {k} samples"))
+SINGLE_TRIAL = (("dispersion_ratio_min", "dispersion ratio, lowest channel"),
+                ("dispersion_ratio_max", "highest channel"), ("covariance_distance", "covariance distance"),
+                ("psd_distance", "residual PSD distance"), ("c2st_accuracy", "C2ST accuracy"))
 
 
 def write_figures(out, signals: dict, losses=None) -> list[Path]:
@@ -76,22 +90,27 @@ def write_summary(out, result: dict) -> tuple[Path, Path]:
 
 
 def markdown(result: dict) -> str:
-    """The report page: what was run, one table of scores, the figures."""
-    k = result["samples_per_image"]
+    """The report page: what was run, the table of scores, the ceilings, the single-trial checks, the figures."""
+    k, m = result["samples_per_image"], result.get("num_draws", "?")
+    rows = [(title.format(k=k, m=m), _at(result, path)) for path, title in ROWS if _at(result, path) is not None]
     lines = [f"# i2b report: {result['conditioning']} on {result['dataset']} subject {result['subject']}", "",
              f"Model `{result['checkpoint']}`, {result['sampler'].upper()} with {result['num_inference_steps']} steps, "
              f"guidance scale {result['guidance_scale']}, seed {result['seed']}; test set `{result['data_root']}` "
              f"({result['n_test_images']} images x {result['n_test_repetitions']} repetitions, averaged).", "",
-             "| | " + " | ".join(title for _, title in SCORES) + " |", "|---" * (len(SCORES) + 1) + "|"]
-    for key, title in ROWS:
-        if key in result:
-            lines.append(f"| {title.format(k=k)} | " + " | ".join(_fmt(result[key][s]) for s, _ in SCORES) + " |")
-    ceiling = f"Noise ceiling of the correlation across images (split halves, Spearman-Brown): {result['noise_ceiling']:.3f}"
-    if "true_noise_ceiling" in result:
-        ceiling += f"; true ceiling from the noiseless responses: {result['true_noise_ceiling']:.3f}"
-    lines += ["", ceiling + ".", "",
-              "Correlation across images and identification use t >= 0 s; chance is 0.5 for 2-way and "
-              f"1/{result['n_test_images']} for top-1 identification.", ""]
+             "Three readouts of the diffusion model: its conditional mean E[x_0 | image] (the headline, `model`), "
+             f"the mean of {k} samples and one sample. Two baselines on the same features, fitted on the training "
+             "split: ridge, and the generative baseline (ridge plus Gaussian trial noise; its conditional mean "
+             "is ridge).", "", score_table(rows), "", ceiling_sentence(result), "",
+             "Correlation across images and identification use t >= 0 s; identification compares image-centred "
+             f"patterns; chance is 0.5 for 2-way and 1/{result['n_test_images']} for top-1 identification.", ""]
+    trials = result.get("single_trial", {})
+    generators = [(title.format(k=k), trials[name]) for name, title in GENERATORS if trials.get(name)]
+    if generators:
+        lines += [f"Single trials: {k} samples per image against the recorded single trials of the same images, "
+                  "each minus its image's mean (1 is the right dispersion; C2ST 0.5: a classifier cannot tell "
+                  "them apart).", "", single_trial_table(generators), ""]
+    elif "reason" in trials:
+        lines += [f"No single-trial checks: {trials['reason']}.", ""]
     if "training" in result:
         run = result["training"]
         lines += [f"Training: {run['steps']} steps of batch {run['batch_size']}, U-Net width {run['base_channels']}, "
@@ -104,7 +123,56 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def score_table(rows, columns=SCORES) -> str:
+    """A markdown table: one row per (title, score dict), one column per (key, title) of ``columns``."""
+    lines = ["| | " + " | ".join(title for _, title in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for title, scores in rows:
+        lines.append(f"| {title} | " + " | ".join(_fmt(scores.get(key)) for key, _ in columns) + " |")
+    return "\n".join(lines)
+
+
+def single_trial_table(rows) -> str:
+    """A markdown table of single-trial checks, one row per (title, checks), the C2ST accuracy with its 95% interval."""
+    with_interval = [(title, {**checks, "c2st_accuracy": f"{_fmt(checks['c2st_accuracy'])} "
+                                                         f"[{_fmt(checks['c2st_ci_low'])}, {_fmt(checks['c2st_ci_high'])}]"})
+                     for title, checks in rows]
+    return score_table(with_interval, SINGLE_TRIAL)
+
+
+def ceiling_sentence(result: dict) -> str:
+    """Both noise ceilings (and the true one), each with the scores that compare with it."""
+    text = (f"Noise ceilings of the correlation across images: split halves stepped up by Spearman-Brown "
+            f"{_fmt(result['noise_ceiling'])} (compare the table)")
+    gifford, scores = result.get("noise_ceiling_gifford"), result.get("gifford_score", {})
+    if gifford:
+        against = ", ".join(f"{who} {_fmt(value)}" for who, value in scores.items())
+        text += (f"; Gifford et al. 2022's protocol, lower {_fmt(gifford['lower'])} and upper "
+                 f"{_fmt(gifford['upper'])} (scored as they score, against half the repetitions: {against})")
+    if "true_noise_ceiling" in result:
+        text += f"; true ceiling from the noiseless responses {_fmt(result['true_noise_ceiling'])}"
+    return text + "."
+
+
+def headline(result: dict) -> str:
+    """One line for the terminal: the headline readout against ridge and the ceiling."""
+    model, ridge = result["model"], result.get("ridge", {})
+    return (f"correlation across images: model (conditional mean) {_fmt(model['corr_across_images'])}, mean of "
+            f"{result['samples_per_image']} samples {_fmt(result['readouts']['mean_of_k']['corr_across_images'])}, "
+            f"ridge {_fmt(ridge.get('corr_across_images'))}, noise ceiling {_fmt(result['noise_ceiling'])}; "
+            f"centred 2-way identification {_fmt(model['identification_2way'])}")
+
+
+def _at(result: dict, path):
+    for key in path:
+        result = result.get(key) if isinstance(result, dict) else None
+    return result
+
+
 def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, str):  # already formatted
+        return value
     return f"{value:.3f}" if abs(value) >= 0.01 or value == 0 else f"{value:.2e}"
 
 
@@ -124,7 +192,7 @@ def _examples(signals: dict, n: int = 4):
             with Image.open(paths[row]) as image:
                 picture.imshow(image.convert("RGB"))
         trace.plot(times, signals["real"][row].mean(axis=0), "k", lw=1.2, label="real (mean of repetitions)")
-        trace.plot(times, signals["generated"][row].mean(axis=0), "C1--", lw=1.2, label="generated")
+        trace.plot(times, signals["generated"][row].mean(axis=0), "C1--", lw=1.2, label="model (conditional mean)")
         if "ridge" in signals:
             trace.plot(times, signals["ridge"][row].mean(axis=0), "C0:", lw=1.2, label="ridge")
         trace.axhline(0, color="0.6", lw=0.5)
