@@ -131,7 +131,7 @@ def test_nb03_expected_shape_is_what_the_unet_returns():
     from i2b_minimal import unet
 
     torch.manual_seed(0)
-    model = unet.UNet1D(17, cond_dim=128)
+    model = unet.UNet1D(17, cond_dim=128, channel_mults=(1, 2, 2))  # the notebook's question names its layout
     with torch.no_grad():
         _, maps = model(torch.randn(8, 17, 100), torch.zeros(8, dtype=torch.long), torch.randn(8, 65, 128),
                         return_attention=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from . import as_shape, unanswered, verdict
 
-# The question: a batch of 8 EEG signals (8, 17, 100) through unet.UNet1D(17, cond_dim=128) with its
-# defaults (channel_mults=(1, 2, 2), num_heads=4), conditioned on tokens of shape (8, 65, 128).
+# The question: a batch of 8 EEG signals (8, 17, 100) through unet.UNet1D(17, cond_dim=128,
+# channel_mults=(1, 2, 2)) (num_heads=4, the default), conditioned on tokens of shape (8, 65, 128).
 # Level 1 ("down1") runs at 100 / 2 = 50 time steps; the weights are (batch, heads, queries, keys).
 EXPECTED = (8, 4, 50, 65)
 
