@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from i2b_minimal import data, things_format
-from i2b_minimal.datasets import arrays
+from i2b_minimal.datasets import arrays, safe_pickle
 
 EEG_TIMES = -0.2 + np.arange(100) / 100.0
 TRAIN_CONCEPTS = {"00002_zebra": ["zebra_02b.jpg", "zebra_01b.jpg"], "00001_aardvark": ["aardvark_01b.jpg", "aardvark_10s.jpg"]}
@@ -49,7 +49,7 @@ def eeg_root(tmp_path):
 
 def _rewrite_eeg(root, word="training", **changes):
     path = root / "preprocessed_data" / "sub-01" / f"preprocessed_eeg_{word}.npy"
-    record = np.load(path, allow_pickle=True).item()
+    record = safe_pickle.load_npy(path).item()
     record.update(changes)
     for key in [k for k, v in changes.items() if v is None]:
         del record[key]
@@ -209,7 +209,7 @@ def test_brain_dataset_state_continues_the_single_trial_draws(eeg_root):
 def test_synthetic_eeg_round_trip(tiny_eeg_root):
     root = tiny_eeg_root
     for split, word in (("train", "training"), ("test", "test")):
-        record = np.load(root / "preprocessed_data" / "sub-01" / f"preprocessed_eeg_{word}.npy", allow_pickle=True).item()
+        record = safe_pickle.load_npy(root / "preprocessed_data" / "sub-01" / f"preprocessed_eeg_{word}.npy").item()
         assert set(record) == set(data.EEG_KEYS)
         brain = data.load_things_eeg2(root, subject=1, split=split)
         assert brain.signals.dtype == np.float32 and brain.signals.ndim == 4 and brain.signals.shape[2:] == (17, 100)

@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import load_file
 
 from i2b_minimal import checkpoint, clip, data, diffusion, export, features, loop, train, unet
+from i2b_minimal.datasets import safe_pickle
 from i2b_minimal.train import TrainConfig
 
 SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
@@ -391,7 +392,7 @@ def _copy_with_fewer_samples(root, out, n_times):
     shutil.copytree(root / "image_set", out / "image_set")
     for word in ("training", "test"):
         source = root / "preprocessed_data" / "sub-01" / f"preprocessed_eeg_{word}.npy"
-        record = np.load(source, allow_pickle=True).item()
+        record = safe_pickle.load_npy(source).item()
         record["preprocessed_eeg_data"] = record["preprocessed_eeg_data"][..., :n_times]
         record["times"] = record["times"][:n_times]
         target = out / "preprocessed_data" / "sub-01" / source.name

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from . import things_format
+from . import safe_pickle, things_format
 from .arrays import sampling_rate
 
 EEG_CHANNELS = ("Pz", "P3", "P7", "O1", "Oz", "O2", "P4", "P8", "P1",
@@ -101,7 +101,9 @@ def load_things_eeg2(root, subject: int = 1, split: str = "train") -> BrainData:
     path = things_format.eeg2_data_path(root, subject, split)
     _require(path, "things-eeg2", root)
     try:
-        record = np.load(path, allow_pickle=True)  # the published format is a pickled dict
+        record = safe_pickle.load_npy(path)  # the published format is a pickled dict: unpickled without running code
+    except safe_pickle.UnsafePickleError:
+        raise  # its message already names the file and the refused call
     except (ValueError, EOFError, OSError, pickle.UnpicklingError) as error:
         raise ValueError(f"{path} is not a readable .npy file ({error}); download or write it again") from None
     record = record.item() if record.dtype == object and record.shape == () else record
