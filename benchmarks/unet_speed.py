@@ -1,55 +1,62 @@
-"""How fast is the from-scratch U-Net? Prints a table (a measurement, not a test).
+"""How fast is the from-scratch U-Net on a CPU, quiet and beside a busy process? Prints markdown tables (a measurement, not a test).
 
 1. Training steps per second (forward, backward, AdamW step) at batch 64 on
-   17 channels x 100 samples, for our ``UNet1D`` against diffusers'
-   ``UNet1DModel`` at an equal parameter count (within 10%). diffusers' 1D U-Net
-   is used in its residual-temporal configuration (Janner et al. 2022's
-   "Diffuser": ``DownResnetBlock1D`` / ``UpResnetBlock1D``, GroupNorm, a learned
-   timestep embedding), the one of its configurations that, like ours, is a
-   residual U-Net with GroupNorm and a time embedding; its widths are chosen
-   so that the parameter counts match within 10%. It has no conditioning input,
-   so it is compared both with our cross-attention model (fed 50 image tokens)
-   and with our unconditional one.
-   The models are timed in alternating rounds and the median round is kept, so
-   that load from other processes affects both alike. Steps/s are given from
-   wall time and from the process's CPU time; on a shared machine the second
-   is the steadier one. ``--threads`` sets torch's threads (default 1: with 2
-   threads on 2 busy cores, OpenMP's waiting threads make the timings erratic).
-   Each model's work per step (GFLOP, counted by ``torch.utils.flop_counter``)
-   says whether a difference in speed comes from doing more or from doing it slower.
-2. The time of one sampling run with DDPM (1000 steps) and with DDIM (50 steps).
-3. The memory of one training step: the tensors autograd saves for the
-   backward pass (exact, weights excluded), and the rise of the process's peak
-   resident set size (Linux VmHWM, reset through /proc/self/clear_refs) during
-   one step, measured in a fresh subprocess per model (this one also sees the
-   allocator's caching, so it varies from run to run).
+   17 channels x 128 samples (issue 14's shape) and x 100 samples (THINGS-EEG2's
+   epoch, which our 4-level default pads to 104), for our ``UNet1D`` (package
+   defaults, conditioning ``cross_attention`` fed 50 tokens of width 512, and
+   ``none``) against diffusers' ``UNet1DModel`` at an equal parameter count
+   (within 10%). diffusers' 1D U-Net is used in its residual-temporal
+   configuration (Janner et al. 2022's "Diffuser": ``DownResnetBlock1D`` /
+   ``UpResnetBlock1D``, GroupNorm, Mish, a learned timestep embedding), the one of
+   its configurations that, like ours, is a residual U-Net with GroupNorm and a
+   time embedding; it has no conditioning input. Every model runs with the
+   package's thread count (``hardware.policy_threads()``), quiet and with one
+   competing busy process (``sh -c 'while :; do :; done'``, started and stopped
+   by this script), in alternating rounds, so that the load from other programs
+   falls on all alike; the median round is kept. Steps/s come from wall time and
+   from the process's CPU time; each model's work per step (GFLOP, counted by
+   ``torch.utils.flop_counter``) says whether a difference comes from doing more
+   or from doing it slower.
+2. Memory of one training step: the tensors autograd keeps from the forward pass
+   for the backward pass (exact, weights excluded), and the rise of the process's
+   peak resident set size during one step (Linux VmHWM, in a fresh process per
+   model; it also sees the allocator's caching, so it varies from run to run).
+3. The thread policy: the notebook-sized model (width 16, batch 8) and the
+   quickstart-sized one (width 32, batch 64), cross-attention on 65 tiny-CLIP
+   tokens, 17 x 100, with the package's thread count and with torch's own
+   (one per core), quiet and beside the busy process, in alternating rounds.
+4. The time of one sampling run with DDPM (1000 steps) and with DDIM (50 steps).
 
-Run: ``python benchmarks/unet_speed.py`` (add ``--quick`` for a short smoke run); a few minutes on 2 cores.
+Run: ``python benchmarks/unet_speed.py --out benchmarks/results/unet_speed.md`` (about 10 minutes on 2 cores;
+``--quick`` for a 2-minute smoke run). Do not set OMP_NUM_THREADS: the script sets the thread counts itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import torch
 from diffusers import UNet1DModel
 from torch.utils.flop_counter import FlopCounterMode
 
-from i2b_minimal import diffusion
-from i2b_minimal.unet import UNet1D
+from i2b_minimal.method import diffusion, hardware
+from i2b_minimal.method.unet import UNet1D
 
-CHANNELS, LENGTH, BATCH, TOKENS, COND_DIM = 17, 100, 64, 50, 512
+CHANNELS, BATCH, TOKENS, COND_DIM = 17, 64, 50, 512
+LENGTHS = (128, 100)
 
 
 def diffusers_unet(widths: tuple[int, int, int]) -> UNet1DModel:
-    """diffusers' residual 1D U-Net with three levels, 100 -> 50 -> 25 samples, like ours."""
+    """diffusers' residual 1D U-Net with three levels (T -> T/2 -> T/4)."""
     return UNet1DModel(
-        sample_size=LENGTH, in_channels=CHANNELS, out_channels=CHANNELS, block_out_channels=widths,
+        in_channels=CHANNELS, out_channels=CHANNELS, block_out_channels=widths,
         down_block_types=("DownResnetBlock1D",) * 3, up_block_types=("UpResnetBlock1D",) * 2,
         mid_block_type="MidResTemporalBlock1D", out_block_type="OutConv1DBlock", act_fn="mish", norm_num_groups=8,
         layers_per_block=1, use_timestep_embedding=True, time_embedding_type="positional",
@@ -57,57 +64,84 @@ def diffusers_unet(widths: tuple[int, int, int]) -> UNet1DModel:
     )
 
 
+def count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
 def matched_diffusers_widths(n_params: int) -> tuple[int, int, int]:
-    """Widths (w, 2w, c) whose diffusers U-Net has the parameter count closest to ``n_params``.
-
-    Multiples of 8 (its GroupNorm has 8 groups): first the w of (w, 2w, 4w) that
-    comes closest, then the deepest width c is tuned, as steps of 8 in w alone
-    change the count by ~30%.
-    """
-    def count(widths):
-        return sum(p.numel() for p in diffusers_unet(widths).parameters())
-
+    """Widths (w, 2w, c), multiples of 8 (its GroupNorm has 8 groups), whose parameter count is closest to ours:
+    first the w of (w, 2w, 4w), then the deepest width c, as steps of 8 in w alone change the count by ~30%."""
     counts = {}
     for w in range(8, 513, 8):
-        counts[(w, 2 * w, 4 * w)] = count((w, 2 * w, 4 * w))
+        counts[(w, 2 * w, 4 * w)] = count(diffusers_unet((w, 2 * w, 4 * w)))
         if counts[(w, 2 * w, 4 * w)] > n_params:
             break
     w = min(counts, key=lambda widths: abs(counts[widths] - n_params))[0]
     for c in range(2 * w, 4 * w + 17, 8):
-        counts[(w, 2 * w, c)] = count((w, 2 * w, c))
+        counts[(w, 2 * w, c)] = count(diffusers_unet((w, 2 * w, c)))
     return min(counts, key=lambda widths: abs(counts[widths] - n_params))
 
 
 def models() -> dict[str, tuple]:
-    """name -> (build the model, its condition), built lazily so a subprocess builds only its own."""
-    n_cross = UNet1D(CHANNELS, cond_dim=COND_DIM, conditioning="cross_attention").num_parameters()
-    n_none = UNet1D(CHANNELS, conditioning="none").num_parameters()
-    w1, w2 = matched_diffusers_widths(n_cross), matched_diffusers_widths(n_none)
-    tokens = torch.randn(BATCH, TOKENS, COND_DIM, generator=torch.Generator().manual_seed(1))
-    return {
-        "ours, cross_attention": (lambda: UNet1D(CHANNELS, cond_dim=COND_DIM, conditioning="cross_attention"), tokens),
-        f"diffusers UNet1DModel {w1}": (lambda: diffusers_unet(w1), None),
-        "ours, none": (lambda: UNet1D(CHANNELS, conditioning="none"), None),
-        f"diffusers UNet1DModel {w2}": (lambda: diffusers_unet(w2), None),
-    }
+    """name -> (build the model, whether it is ours), built lazily so that a subprocess builds only its own."""
+    ours = {"cross_attention": lambda: UNet1D(CHANNELS, cond_dim=COND_DIM, conditioning="cross_attention"),
+            "none": lambda: UNet1D(CHANNELS, conditioning="none")}
+    named = {}
+    for mode, build in ours.items():
+        widths = matched_diffusers_widths(count(build()))
+        named[f"ours, {mode}"] = (build, True)
+        named[f"diffusers {widths}"] = (lambda widths=widths: diffusers_unet(widths), False)
+    return named
 
 
-def training_step_fn(model: torch.nn.Module, cond: torch.Tensor | None):
-    """A closure running one full training step on fixed random data."""
+def training_step_fn(model: torch.nn.Module, is_ours: bool, length: int, batch: int = BATCH,
+                     tokens: int = TOKENS):
+    """A closure running one full training step on fixed random data (image tokens for our conditioned model)."""
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(BATCH, CHANNELS, LENGTH, generator=generator)
-    t = torch.randint(0, 1000, (BATCH,), generator=generator)
+    x = torch.randn(batch, CHANNELS, length, generator=generator)
+    t = torch.randint(0, 1000, (batch,), generator=generator)
+    cond = None
+    if is_ours and model.config.conditioning != "none":
+        cond = torch.randn(batch, tokens, model.config.cond_dim, generator=generator)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    is_ours = isinstance(model, UNet1D)
 
     def step():
         out = model(x, t, cond) if is_ours else model(x, t).sample
-        loss = out.square().mean()
-        loss.backward()
+        out.square().mean().backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
     return step
+
+
+@contextmanager
+def busy_process(on: bool):
+    """One competing process spinning on a core while the block runs (none when ``on`` is False)."""
+    process = subprocess.Popen(["sh", "-c", "while :; do :; done"]) if on else None
+    try:
+        yield
+    finally:
+        if process is not None:
+            process.kill()
+            process.wait()
+
+
+def alternating_rounds(steps: dict, rounds: int, per_round: int, threads: dict | None = None) -> dict:
+    """name -> {"quiet"/"busy": (median steps/s from wall time, from CPU time)}; each round runs every step
+    ``per_round`` times quiet, then again beside the busy process. ``threads``: name -> torch threads for it."""
+    times = {(name, load): ([], []) for name in steps for load in ("quiet", "busy")}
+    for _ in range(rounds):
+        for load in ("quiet", "busy"):
+            with busy_process(load == "busy"):
+                for name, step in steps.items():
+                    torch.set_num_threads((threads or {}).get(name, torch.get_num_threads()))
+                    start, start_cpu = time.perf_counter(), time.process_time()
+                    for _ in range(per_round):
+                        step()
+                    times[name, load][0].append((time.perf_counter() - start) / per_round)
+                    times[name, load][1].append((time.process_time() - start_cpu) / per_round)
+    return {name: {load: tuple(1.0 / statistics.median(times[name, load][i]) for i in (0, 1))
+                   for load in ("quiet", "busy")} for name in steps}
 
 
 def saved_for_backward_mib(model: torch.nn.Module, step) -> float:
@@ -126,54 +160,47 @@ def saved_for_backward_mib(model: torch.nn.Module, step) -> float:
     return sum(storages.values()) / 2**20
 
 
-def training_speed(rounds: int, steps_per_round: int) -> list[tuple]:
-    """(name, parameters, GFLOP per step, MiB saved for backward, steps/s from wall time, from CPU time) per model.
+def gflop_per_step(step) -> float:
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops() / 1e9
 
-    Speeds are medians over rounds.
-    """
+
+def load() -> str:
+    return "load average " + " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
+
+
+def training_table(length: int, rounds: int, per_round: int, print_row=print) -> list:
     torch.manual_seed(0)
-    named = {name: (build(), cond) for name, (build, cond) in models().items()}
-    steps = {name: training_step_fn(model, cond) for name, (model, cond) in named.items()}
+    built = {name: (build(), is_ours) for name, (build, is_ours) in models().items()}
+    steps = {name: training_step_fn(model, is_ours, length) for name, (model, is_ours) in built.items()}
     for step in steps.values():  # warm-up: first-call allocations and oneDNN kernel selection
         step()
-    gflops = {}
-    for name, step in steps.items():  # the work of one step, counted by PyTorch (matmuls and convolutions)
-        with FlopCounterMode(display=False) as counter:
-            step()
-        gflops[name] = counter.get_total_flops() / 1e9
-    saved = {name: saved_for_backward_mib(named[name][0], step) for name, step in steps.items()}
-    wall, cpu = {name: [] for name in steps}, {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            for _ in range(steps_per_round):
-                step()
-            wall[name].append((time.perf_counter() - start) / steps_per_round)
-            cpu[name].append((time.process_time() - start_cpu) / steps_per_round)
-    return [(name, sum(p.numel() for p in named[name][0].parameters()), gflops[name], saved[name],
-             1.0 / statistics.median(wall[name]), 1.0 / statistics.median(cpu[name])) for name in steps]
-
-
-def sampling_times(batch: int, ddpm_steps: int) -> dict[str, float]:
-    torch.manual_seed(0)
-    model = UNet1D(CHANNELS, cond_dim=COND_DIM).eval()
-    schedule = diffusion.NoiseSchedule(ddpm_steps)
-    cond = torch.randn(batch, TOKENS, COND_DIM)
-    runs = {
-        f"DDPM, {ddpm_steps} steps": lambda: diffusion.ddpm_sample(model, schedule, (batch, CHANNELS, LENGTH), cond,
-                                                                  generator=torch.Generator().manual_seed(0), progress=False),
-        "DDIM, 50 steps": lambda: diffusion.ddim_sample(model, schedule, (batch, CHANNELS, LENGTH), cond, 50,
-                                                        generator=torch.Generator().manual_seed(0), progress=False),
-        "DDIM, 50 steps, guidance 3": lambda: diffusion.ddim_sample(
-            model, schedule, (batch, CHANNELS, LENGTH), cond, 50, guidance_scale=3.0,
-            generator=torch.Generator().manual_seed(0), progress=False),
-    }
-    times = {}
-    for name, run in runs.items():
-        start, start_cpu = time.perf_counter(), time.process_time()
-        run()
-        times[name] = (time.perf_counter() - start, time.process_time() - start_cpu)
-    return times
+    gflops = {name: gflop_per_step(step) for name, step in steps.items()}
+    saved = {name: saved_for_backward_mib(built[name][0], step) for name, step in steps.items()}
+    print_row(f"\n### Training step, batch {BATCH}, {CHANNELS} x {length}, {torch.get_num_threads()} torch thread(s)\n")
+    print_row(f"Started at {load()}.\n")
+    speeds = alternating_rounds(steps, rounds, per_round)
+    print_row("| model | parameters | GFLOP per step | steps/s quiet (wall) | quiet (CPU time) | steps/s busy (wall) "
+              "| busy (CPU time) | busy / quiet (wall) | saved for backward (MiB) |")
+    print_row("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for name, (model, _) in built.items():
+        (quiet, quiet_cpu), (busy, busy_cpu) = speeds[name]["quiet"], speeds[name]["busy"]
+        rows.append((name, count(model), gflops[name], saved[name], speeds[name]))
+        print_row(f"| {name} | {count(model):,} | {gflops[name]:.1f} | {quiet:.2f} | {quiet_cpu:.2f} | {busy:.2f} | "
+                  f"{busy_cpu:.2f} | {busy / quiet:.2f} | {saved[name]:.0f} |")
+    print_row("")
+    for ours, theirs in (rows[0:2], rows[2:4]):
+        ratio = {k: ours[4][k][0] / theirs[4][k][0] for k in ("quiet", "busy")}
+        cpu_ratio = ours[4]["quiet"][1] / theirs[4]["quiet"][1]
+        met = "met" if min(ratio["quiet"], cpu_ratio) >= 1.0 else "MISSED"
+        print_row(f"- {ours[0]} / {theirs[0]}: **{ratio['quiet']:.2f}x** quiet (wall), {cpu_ratio:.2f}x (CPU time), "
+                  f"{ratio['busy']:.2f}x busy; parameters {ours[1] / theirs[1]:.2f}x, work {ours[2] / theirs[2]:.2f}x, "
+                  f"saved for backward {ours[3] / theirs[3]:.2f}x. Goal >= 1.0x speed, <= 1.5x memory: {met} "
+                  f"(speed), {'met' if ours[3] / theirs[3] <= 1.5 else 'MISSED'} (memory).")
+    print_row(f"\nEnded at {load()}.")
+    return rows
 
 
 def _vm_kib(field: str) -> int:
@@ -181,11 +208,11 @@ def _vm_kib(field: str) -> int:
         return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
 
 
-def peak_memory_of_step(name: str) -> float:
+def peak_memory_of_step(name: str, length: int) -> float:
     """MiB by which the peak RSS rises during one training step (run in a fresh process)."""
-    build, cond = models()[name]
+    build, is_ours = models()[name]
     torch.manual_seed(0)
-    step = training_step_fn(build(), cond)
+    step = training_step_fn(build(), is_ours, length)
     step()  # the optimizer state exists from now on, as in any training run past step one
     before = _vm_kib("VmRSS")
     with open("/proc/self/clear_refs", "w") as clear_refs:
@@ -194,42 +221,105 @@ def peak_memory_of_step(name: str) -> float:
     return (_vm_kib("VmHWM") - before) / 1024
 
 
+def peak_rss_table(length: int, print_row=print) -> None:
+    print_row(f"\n### Peak RSS rise of one training step ({CHANNELS} x {length}, fresh process per model)\n")
+    print_row("| model | peak RSS rise (MiB) |\n|---|---:|")
+    for name in models():
+        mib = subprocess.run([sys.executable, __file__, "--memory-of", name, "--length", str(length)],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        print_row(f"| {name} | {float(mib):.0f} |")
+
+
+def thread_table(rounds: int, per_round: int, print_row=print) -> None:
+    policy, default = hardware.policy_threads(), hardware.available_cpus()
+    counts = sorted({policy, default})
+    sizes = {"notebook (width 16, batch 8)": (16, 8), "quickstart (width 32, batch 64)": (32, 64)}
+    steps, threads = {}, {}
+    for size, (width, batch) in sizes.items():
+        torch.manual_seed(0)
+        model = UNet1D(CHANNELS, cond_dim=128, base_channels=width)  # tiny CLIP: 65 tokens of width 128
+        step = training_step_fn(model, True, 100, batch=batch, tokens=65)
+        for n in counts:
+            steps[size, n], threads[size, n] = step, n
+    for key, step in steps.items():
+        torch.set_num_threads(threads[key])
+        step()
+    print_row(f"\n### Thread policy: cross-attention U-Net, {CHANNELS} x 100, 65 tokens\n")
+    print_row(f"Package default on this machine: {policy} thread(s) (`hardware.policy_threads()`: half of "
+              f"{default} available cores); torch's own default: {default}. Started at {load()}.\n")
+    speeds = alternating_rounds(steps, rounds, per_round, threads)
+    print_row("| model | threads | steps/s quiet (wall) | steps/s busy (wall) | busy / quiet |")
+    print_row("|---|---:|---:|---:|---:|")
+    for (size, n), speed in speeds.items():
+        quiet, busy = speed["quiet"][0], speed["busy"][0]
+        mark = " (package default)" if n == policy else ""
+        print_row(f"| {size} | {n}{mark} | {quiet:.2f} | {busy:.2f} | **{busy / quiet:.2f}** |")
+    print_row(f"\nGoal: the package default keeps >= 0.8x of its quiet throughput beside one busy process. "
+              f"Ended at {load()}.")
+    torch.set_num_threads(policy)
+
+
+def sampling_table(ddpm_steps: int, print_row=print) -> None:
+    torch.manual_seed(0)
+    model = UNet1D(CHANNELS, cond_dim=COND_DIM).eval()
+    schedule = diffusion.NoiseSchedule(ddpm_steps)
+    shape, cond, batch = (8, CHANNELS, 100), torch.randn(8, TOKENS, COND_DIM), 8
+    runs = {
+        f"DDPM, {ddpm_steps} steps": lambda: diffusion.ddpm_sample(model, schedule, shape, cond, progress=False,
+                                                                  generator=torch.Generator().manual_seed(0)),
+        "DDIM, 50 steps": lambda: diffusion.ddim_sample(model, schedule, shape, cond, 50, progress=False,
+                                                        generator=torch.Generator().manual_seed(0)),
+        "DDIM, 50 steps, guidance 3": lambda: diffusion.ddim_sample(
+            model, schedule, shape, cond, 50, guidance_scale=3.0, generator=torch.Generator().manual_seed(0),
+            progress=False),
+    }
+    print_row(f"\n### Sampling, ours (cross_attention), batch {batch}, {CHANNELS} x 100, quiet, "
+              f"{torch.get_num_threads()} thread(s)\n")
+    print_row("| sampler | seconds (wall) | CPU seconds |\n|---|---:|---:|")
+    times = []
+    for name, run in runs.items():
+        start, start_cpu = time.perf_counter(), time.process_time()
+        run()
+        times.append((time.perf_counter() - start, time.process_time() - start_cpu))
+        print_row(f"| {name} | {times[-1][0]:.2f} | {times[-1][1]:.2f} |")
+    print_row(f"\nDDIM (50 steps) is {times[0][0] / times[1][0]:.1f}x faster than DDPM ({ddpm_steps} steps) in wall "
+              f"time, {times[0][1] / times[1][1]:.1f}x in CPU time.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and a 100-step DDPM, for a smoke run")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--quick", action="store_true", help="one shape, fewer rounds, a 100-step DDPM: a smoke run")
+    parser.add_argument("--out", help="also write the tables to this markdown file, with the command and date")
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)
+    parser.add_argument("--length", type=int, default=LENGTHS[0], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(hardware.policy_threads())
     if args.memory_of:
-        print(peak_memory_of_step(args.memory_of))
+        print(peak_memory_of_step(args.memory_of, args.length))
         return
 
-    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {BATCH}, {CHANNELS} x {LENGTH}; "
-          f"cross-attention fed {TOKENS} tokens of width {COND_DIM}")
-    rounds, per_round = (2, 2) if args.quick else (7, 3)
-    speeds = training_speed(rounds, per_round)
-    print("\n| model | parameters | GFLOP per step | training steps/s (wall) | steps/s (CPU time) | GFLOP/s (CPU time) "
-          "| saved for backward (MiB) | peak RSS rise of a step (MiB) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, n_params, gflop, saved, speed, cpu_speed in speeds:
-        memory = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--memory-of", name],
-                                capture_output=True, text=True, check=True).stdout.strip()
-        print(f"| {name} | {n_params:,} | {gflop:.1f} | {speed:.2f} | {cpu_speed:.2f} | {gflop * cpu_speed:.0f} "
-              f"| {saved:.0f} | {float(memory):.0f} |")
-    for ours, theirs in (speeds[0:2], speeds[2:4]):
-        print(f"\n{ours[0]} / {theirs[0]}: {ours[4] / theirs[4]:.2f}x (wall), {ours[5] / theirs[5]:.2f}x (CPU time); "
-              f"parameters {ours[1] / theirs[1]:.2f}x, work per step {ours[2] / theirs[2]:.2f}x")
+    lines = []
 
-    times = sampling_times(batch=8, ddpm_steps=100 if args.quick else 1000)
-    print("\n| sampler (ours, cross_attention, batch 8) | seconds (wall) | CPU seconds |")
-    print("|---|---:|---:|")
-    for name, (seconds, cpu_seconds) in times.items():
-        print(f"| {name} | {seconds:.2f} | {cpu_seconds:.2f} |")
-    ddpm, ddim = list(times.values())[:2]
-    print(f"\nDDIM (50 steps) is {ddpm[0] / ddim[0]:.1f}x faster than DDPM (wall), {ddpm[1] / ddim[1]:.1f}x (CPU time).")
-    print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
+    def print_row(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    began = time.perf_counter()
+    command = "python benchmarks/unet_speed.py" + " --quick" * args.quick
+    print_row("# U-Net speed on a CPU: ours against diffusers' UNet1DModel, quiet and beside a busy process\n")
+    print_row(f"Command: `{command}`. Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. "
+              f"{os.cpu_count()} CPUs, torch {torch.__version__}; {load()} at the start.")
+    rounds, per_round = (2, 1) if args.quick else (5, 2)
+    for length in LENGTHS[:1] if args.quick else LENGTHS:
+        training_table(length, rounds, per_round, print_row)
+    if not args.quick:
+        peak_rss_table(LENGTHS[0], print_row)
+    thread_table(rounds, 2 if args.quick else 3, print_row)
+    sampling_table(100 if args.quick else 1000, print_row)
+    print_row(f"\nWhole run: {time.perf_counter() - began:.0f} s; {load()} at the end.")
+    if args.out:
+        with open(args.out, "w") as out:
+            out.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -4,32 +4,28 @@ The network takes a noisy signal x_t (B, sensors, time), the diffusion step t
 and an image condition, and predicts the noise in x_t (Ho et al. 2020, eq. 14).
 The sensors (17 EEG electrodes, 271 MEG magnetometers) are the input channels;
 convolutions run along time. It is the U-Net of Ho et al. 2020 (App. B) in one
-dimension:
+dimension: residual blocks with GroupNorm, each told the step t through a
+sinusoidal embedding (Vaswani et al. 2017, Sec. 3.5); an encoder that halves the
+time resolution at every level, a bottleneck, and a decoder that doubles it
+again, with skip connections between equal levels; attention only below full
+resolution, where the sequences are short.
 
-* residual blocks with GroupNorm, each told the step t through a sinusoidal
-  embedding (Vaswani et al. 2017, Sec. 3.5) added to its features;
-* an encoder that halves the time resolution at every level, a bottleneck, and a
-  decoder that doubles it again, with skip connections between equal levels;
-* attention only below full resolution, where the sequences are short.
-
-The default layout, four levels of 64, 64, 128 and 128 channels (100 -> 52 -> 26
--> 13 EEG samples), keeps most weights where the signal is short: a weight costs
-work in proportion to the number of time steps it is applied to, so the same
+The default layout, four levels of 64, 64, 128 and 128 channels (EEG: 100 -> 52
+-> 26 -> 13 samples), keeps most weights where the signal is short: a weight
+costs work in proportion to the time steps it is applied to, so the same
 parameter count trains faster than with wide levels at full resolution
-(``benchmarks/unet_speed.py``).
+(``benchmarks/results/unet_speed.md``).
 
-``conditioning`` selects how the image enters, the ablation of arXiv 2509.00787
-(:class:`ImageCondition`): ``"cross_attention"`` (the paper's method), ``"concat"``,
-``"add"`` or ``"none"``. ``cond=None`` means "no image": a learned null embedding
-takes its place, the unconditional model of classifier-free guidance (Ho &
-Salimans 2022); :meth:`UNet1D.null_condition` gives the same null in the shape of
-a real condition, for condition dropout and for batched guidance.
+:class:`ImageCondition` holds the ablation of arXiv 2509.00787, how the image
+enters: ``"cross_attention"`` (the paper's method), ``"concat"``, ``"add"`` or
+``"none"``. ``cond=None`` means "no image": a learned null embedding takes its
+place, the unconditional model of classifier-free guidance (Ho & Salimans 2022);
+:meth:`UNet1D.null_condition` gives the same null in the shape of a real
+condition, for condition dropout and for batched guidance.
 
-Any length works. The time axis is halved ``len(channel_mults) - 1`` times, so
-the input is zero-padded at the end to a multiple of 2**(levels - 1)
-(100 EEG samples -> 104, 281 MEG samples -> 288) and the output is cropped back.
-The padded tail is seen by the network, as zeros, but never returned, so it is
-never scored by the loss.
+Any length works: the input is zero-padded at the end to a multiple of
+2**(levels - 1) (100 EEG samples -> 104, 281 MEG samples -> 288) and the output
+is cropped back, so the padded tail is never scored by the loss.
 """
 
 from __future__ import annotations
@@ -43,9 +39,8 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .attention import CrossAttention, SelfAttention
+from .conditioning import CONDITIONING_MODES, ImageCondition
 from .recompute import norm_silu_conv
-
-CONDITIONING_MODES = ("cross_attention", "concat", "add", "none")
 
 
 @dataclass(frozen=True)
@@ -122,49 +117,6 @@ class ResBlock(nn.Module):
         x = x + self.time_proj(F.silu(temb))[:, :, None]  # one bias per channel, the same at every time step
         x = norm_silu_conv(x, self.norm2, self.conv2, self.dropout)  # conv2(dropout(SiLU(norm2(x))))
         return self.skip(h) + x
-
-
-class ImageCondition(nn.Module):
-    """How the picture enters the U-Net: the four modes of arXiv 2509.00787's ablation, in one place.
-
-    * ``"cross_attention"``: the image tokens (B, L, D), projected to the deepest
-      width, become the keys and values that every attention layer reads (the paper's method);
-    * ``"concat"``: the image embedding (B, D), projected to ``base_channels`` and broadcast
-      over time, is concatenated to the input channels;
-    * ``"add"``: the image embedding, projected to the time-embedding width, is added
-      to the step embedding, so every residual block sees it;
-    * ``"none"``: no image (``cond`` is ignored), the lower bound of the ablation.
-
-    ``concat`` and ``add`` mean-pool a token sequence (B, L, D) to (B, D).
-    """
-
-    def __init__(self, cfg: UNet1DConfig):
-        super().__init__()
-        self.mode = cfg.conditioning
-        if self.mode == "none":
-            return
-        # Learned "no image" embedding (classifier-free guidance, Ho & Salimans 2022, Sec. 3.2).
-        self.null_cond = nn.Parameter(torch.randn(cfg.cond_dim))
-        self.cond_norm = nn.LayerNorm(cfg.cond_dim)  # CLIP features have a few very large dimensions
-        # One projection of the image features, shared by all layers (cheaper than every attention layer
-        # projecting, say, 257 x 1024 CLIP tokens itself).
-        width = {"cross_attention": cfg.widths[-1], "concat": cfg.base_channels, "add": cfg.time_dim}[self.mode]
-        self.cond_proj = nn.Linear(cfg.cond_dim, width)
-
-    def forward(self, x: torch.Tensor, temb: torch.Tensor, cond: torch.Tensor | None):
-        """Returns (x, temb, context): the input and step embedding with the image in them, and the image
-        tokens for cross-attention (None in the other modes)."""
-        if self.mode == "none":
-            return x, temb, None
-        if cond is None:
-            cond = self.null_cond.to(x.dtype).expand(x.shape[0], 1, -1)
-        if self.mode == "cross_attention":
-            return x, temb, self.cond_proj(self.cond_norm(cond if cond.dim() == 3 else cond[:, None]))
-        pooled = self.cond_proj(self.cond_norm(cond.mean(dim=1) if cond.dim() == 3 else cond))
-        if self.mode == "add":
-            return x, temb + pooled, None
-        # concat: the same image vector at every time step, as extra input channels
-        return torch.cat([x, pooled[:, :, None].expand(-1, -1, x.shape[-1])], dim=1), temb, None
 
 
 class Stage(nn.Module):
