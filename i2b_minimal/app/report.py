@@ -91,8 +91,7 @@ def write_summary(out, result: dict) -> tuple[Path, Path]:
 
 def markdown(result: dict) -> str:
     """The report page: what was run, the table of scores, the ceilings, the single-trial checks, the figures."""
-    k, m = result["samples_per_image"], result.get("num_draws", "?")
-    rows = [(title.format(k=k, m=m), _at(result, path)) for path, title in ROWS if _at(result, path) is not None]
+    k = result["samples_per_image"]
     lines = [f"# i2b report: {result['conditioning']} on {result['dataset']} subject {result['subject']}", "",
              f"Model `{result['checkpoint']}`, {result['sampler'].upper()} with {result['num_inference_steps']} steps, "
              f"guidance scale {result['guidance_scale']}, seed {result['seed']}; test set `{result['data_root']}` "
@@ -100,15 +99,14 @@ def markdown(result: dict) -> str:
              "Three readouts of the diffusion model: its conditional mean E[x_0 | image] (the headline, `model`), "
              f"the mean of {k} samples and one sample. Two baselines on the same features, fitted on the training "
              "split: ridge, and the generative baseline (ridge plus Gaussian trial noise; its conditional mean "
-             "is ridge).", "", score_table(rows), "", ceiling_sentence(result), "",
+             "is ridge).", "", score_table(score_rows(result)), "", ceiling_sentence(result), "",
              "Correlation across images and identification use t >= 0 s; identification compares image-centred "
              f"patterns; chance is 0.5 for 2-way and 1/{result['n_test_images']} for top-1 identification.", ""]
     trials = result.get("single_trial", {})
-    generators = [(title.format(k=k), trials[name]) for name, title in GENERATORS if trials.get(name)]
-    if generators:
+    if any(trials.get(name) for name, _ in GENERATORS):
         lines += [f"Single trials: {k} samples per image against the recorded single trials of the same images, "
                   "each minus its image's mean (1 is the right dispersion; C2ST 0.5: a classifier cannot tell "
-                  "them apart).", "", single_trial_table(generators), ""]
+                  "them apart).", "", single_trial_table(result), ""]
     elif "reason" in trials:
         lines += [f"No single-trial checks: {trials['reason']}.", ""]
     if "training" in result:
@@ -131,8 +129,16 @@ def score_table(rows, columns=SCORES) -> str:
     return "\n".join(lines)
 
 
-def single_trial_table(rows) -> str:
-    """A markdown table of single-trial checks, one row per (title, checks), the C2ST accuracy with its 95% interval."""
+def score_rows(result: dict) -> list[tuple[str, dict]]:
+    """The (title, scores) rows of :data:`ROWS` that ``result`` holds."""
+    k, m = result["samples_per_image"], result.get("num_draws", "?")
+    return [(title.format(k=k, m=m), _at(result, path)) for path, title in ROWS if _at(result, path) is not None]
+
+
+def single_trial_table(result: dict) -> str:
+    """The single-trial checks of each generator in ``result`` as a table, the C2ST accuracy with its 95% interval."""
+    rows = [(title.format(k=result["samples_per_image"]), result["single_trial"][name])
+            for name, title in GENERATORS if result["single_trial"].get(name)]
     with_interval = [(title, {**checks, "c2st_accuracy": f"{_fmt(checks['c2st_accuracy'])} "
                                                          f"[{_fmt(checks['c2st_ci_low'])}, {_fmt(checks['c2st_ci_high'])}]"})
                      for title, checks in rows]
