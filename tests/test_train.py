@@ -135,8 +135,12 @@ def other_value(field, default):
         return None, not default
     if field.name in ("channel_mults", "attention_levels"):
         return "1,3", (1, 3)
-    if isinstance(default, (int, float)):
-        return str(default + 3), type(default)(default + 3)
+    if isinstance(default, float):  # inside its valid range: halfway to its upper bound, if it has one
+        value = (default + field.metadata["bounds"].high) / 2 if field.metadata["bounds"].high else default + 3
+        return str(value), value
+    if isinstance(default, int):  # U-Net widths, heads and groups stay divisible into each other when doubled
+        value = default * 2 if field.metadata["network"] else default + 3
+        return str(value), value
     return "elsewhere", "elsewhere"
 
 

@@ -65,7 +65,13 @@ def latest_checkpoint(root: str | os.PathLike) -> Path | None:
 
 def save_checkpoint(root: str | os.PathLike, step: int, tensors: dict[str, dict[str, torch.Tensor]],
                     state: dict, keep: int = 2) -> Path:
-    """Write ``tensors`` (one safetensors file per group) and ``state`` as ``root/step-XXXXXXXX``; keep the newest ``keep``."""
+    """Write ``tensors`` (one safetensors file per group) and ``state`` as ``root/step-XXXXXXXX``.
+
+    Then delete all but the newest ``keep`` checkpoints; ``keep=0`` keeps every one (a negative ``keep`` is refused
+    before anything is written: it would delete the checkpoint just made).
+    """
+    if keep < 0:
+        raise ValueError(f"keep={keep}: keep a number of checkpoints >= 1, or 0 to keep every one")
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(f".{PREFIX}*"):  # left behind by a run killed while saving
@@ -87,7 +93,7 @@ def save_checkpoint(root: str | os.PathLike, step: int, tensors: dict[str, dict[
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    for old in list_checkpoints(root)[:-keep]:
+    for old in list_checkpoints(root)[:-keep] if keep else []:
         shutil.rmtree(old)
     return final
 

@@ -23,6 +23,7 @@ from i2b_minimal import runtime
 from i2b_minimal.datasets.brain_dataset import TRIALS
 from i2b_minimal.method import diffusion, unet
 
+from .bounds import Bounds, check_setting, whole
 from .optimizer import LR_SCHEDULES
 
 MODALITIES = ("eeg", "meg")  # the THINGS-EEG2 and THINGS-MEG layouts (datasets/loaders.py)
@@ -30,17 +31,20 @@ _UNET_DEFAULTS = {f.name: f.default for f in dataclasses.fields(unet.UNet1DConfi
 
 
 def _setting(default, help: str, choices: tuple | None = None, fixed: bool = False, network: bool = False,
-             factory=None):
-    """A TrainConfig field: its default and its metadata (help, choices, fixed on resume, a UNet1D keyword)."""
-    metadata = {"help": help, "choices": choices, "fixed": fixed or network, "network": network}
+             factory=None, bounds: Bounds | None = None):
+    """A TrainConfig field: its default and its metadata (help, choices, valid range, fixed on resume, a UNet1D
+    keyword). The valid range is appended to the help, so ``i2b train --help`` states it too."""
+    if bounds is not None:
+        help = f"{help}; {bounds}"
+    metadata = {"help": help, "choices": choices, "fixed": fixed or network, "network": network, "bounds": bounds}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def _network(name: str, help: str, choices: tuple | None = None):
+def _network(name: str, help: str, choices: tuple | None = None, bounds: Bounds | None = None):
     """A field passed to UNet1D under its own name, with UNet1D's default."""
-    return _setting(_UNET_DEFAULTS[name], help, choices, network=True)
+    return _setting(_UNET_DEFAULTS[name], help, choices, network=True, bounds=bounds)
 
 
 def _default_data_root() -> str:
@@ -54,46 +58,54 @@ class TrainConfig:
     data_root: str = _setting(None, "dataset root (default: <data dir>/synthetic-eeg-small)",
                               factory=_default_data_root)
     modality: str = _setting("eeg", "THINGS-EEG2 or THINGS-MEG layout", MODALITIES, fixed=True)
-    subject: int = _setting(1, "subject number", fixed=True)
+    subject: int = _setting(1, "subject number", fixed=True, bounds=whole(1))
     encoder: str = _setting("tiny", 'CLIP image encoder: "tiny" (bundled), a hub id or a folder', fixed=True)
     # -- the U-Net (method/unet.py)
     conditioning: str = _network("conditioning", "how the image enters the U-Net", unet.CONDITIONING_MODES)
-    base_channels: int = _network("base_channels", "U-Net width: channels at full time resolution")
+    base_channels: int = _network("base_channels", "U-Net width: channels at full time resolution", bounds=whole(1))
     channel_mults: tuple[int, ...] = _network(
         "channel_mults", "width of each U-Net level in multiples of --base-channels, e.g. 1,2,2; time halves "
-                         "between levels")
-    layers_per_level: int = _network("layers_per_level", "residual blocks per U-Net level")
+                         "between levels", bounds=whole(1))
+    layers_per_level: int = _network("layers_per_level", "residual blocks per U-Net level", bounds=whole(1))
     attention_levels: tuple[int, ...] | None = _network(
-        "attention_levels", "U-Net levels with attention, e.g. 1,2 (default: every level below full resolution)")
+        "attention_levels", "U-Net levels with attention, e.g. 1,2 (default: every level below full resolution)",
+        bounds=whole(0))
     self_attention: bool = _network("self_attention", "self-attention over time where there is attention")
-    num_heads: int = _network("num_heads", "attention heads")
-    groups: int = _network("groups", "GroupNorm groups")
-    dropout: float = _network("dropout", "dropout in the residual blocks")
+    num_heads: int = _network("num_heads", "attention heads", bounds=whole(1))
+    groups: int = _network("groups", "GroupNorm groups", bounds=whole(1))
+    dropout: float = _network("dropout", "dropout in the residual blocks",
+                                    bounds=Bounds(0, 1, high_open=True))
     # -- the data and the optimisation
     trials: str = _setting("mean", "average the repetitions or draw single trials", TRIALS, fixed=True)
-    steps: int = _setting(2000, "optimiser steps")
-    batch_size: int = _setting(64, "global batch of one optimiser step, over all processes and micro-batches")
-    lr: float = _setting(5e-4, "peak learning rate of AdamW")
+    steps: int = _setting(2000, "optimiser steps", bounds=whole(1))
+    batch_size: int = _setting(64, "global batch of one optimiser step, over all processes and micro-batches",
+                               bounds=whole(1))
+    lr: float = _setting(5e-4, "peak learning rate of AdamW", bounds=Bounds(0, low_open=True))
     lr_schedule: str = _setting("cosine", "after the warm-up: cosine (to 0 at the last step) or constant",
                                 LR_SCHEDULES)
-    warmup_steps: int = _setting(100, "linear learning-rate warm-up")
-    weight_decay: float = _setting(0.01, "AdamW weight decay")
-    grad_clip: float = _setting(1.0, "gradient-norm clipping")
-    ema_decay: float = _setting(0.999, "EMA decay of the weights used for sampling")
-    cond_drop_prob: float = _setting(0.1, "probability of dropping the image (classifier-free guidance)")
+    warmup_steps: int = _setting(100, "linear learning-rate warm-up steps", bounds=whole(0, "0: none"))
+    weight_decay: float = _setting(0.01, "AdamW weight decay", bounds=Bounds(0))
+    grad_clip: float = _setting(1.0, "gradient-norm clipping", bounds=Bounds(0, low_open=True))
+    ema_decay: float = _setting(0.999, "EMA decay of the weights used for sampling",
+                                bounds=Bounds(0, 1, high_open=True, meaning="0: the raw weights"))
+    cond_drop_prob: float = _setting(0.1, "probability of dropping the image (classifier-free guidance)",
+                                    bounds=Bounds(0, 1))
     # -- the diffusion (method/diffusion.py)
-    num_train_timesteps: int = _setting(1000, "diffusion steps T", fixed=True)
+    num_train_timesteps: int = _setting(1000, "diffusion steps T", fixed=True, bounds=whole(1))
     beta_schedule: str = _setting("linear", "noise schedule", diffusion.BETA_SCHEDULES, fixed=True)
     # v (Salimans & Ho 2022), not epsilon: with a linear schedule an epsilon network's error is multiplied by
     # 1/sqrt(alpha_bar_T) ~ 160 when x_0 is recovered at the noisiest step, which short runs cannot afford.
     prediction_type: str = _setting("v_prediction", "what the network predicts", diffusion.PREDICTION_TYPES,
                                     fixed=True)
     # -- the run
-    gradient_accumulation_steps: int = _setting(1, "micro-batches per optimiser step, for big batches on small GPUs")
-    checkpoint_every: int = _setting(250, "steps between checkpoints (0: none, and the run cannot be resumed)")
-    keep_checkpoints: int = _setting(2, "how many recent checkpoints to keep")
+    gradient_accumulation_steps: int = _setting(1, "micro-batches per optimiser step, for big batches on small GPUs",
+                                                   bounds=whole(1))
+    checkpoint_every: int = _setting(250, "steps between checkpoints", bounds=whole(
+        0, "0: no checkpoints, and the run cannot be resumed"))
+    keep_checkpoints: int = _setting(2, "how many of the newest checkpoints to keep; older ones are deleted as "
+                                        "newer ones are written", bounds=whole(0, "0: keep every checkpoint"))
     output_dir: str = _setting("runs/default", "run folder: checkpoints/ and the exported model/")
-    seed: int = _setting(0, "random seed", fixed=True)
+    seed: int = _setting(0, "random seed", fixed=True, bounds=whole(0))
     device: str | None = _setting(None, "cuda, mps or cpu (default: CUDA, then MPS, then CPU)")
 
     def __post_init__(self):
@@ -101,9 +113,17 @@ class TrainConfig:
             value = getattr(self, field.name)
             if isinstance(value, list):  # read back from JSON
                 setattr(self, field.name, value := tuple(value))
-            choices = field.metadata["choices"]
+            choices, bounds = field.metadata["choices"], field.metadata["bounds"]
             if choices is not None and value not in choices:
                 raise ValueError(f"{field.name}={value!r} is not one of {choices}")
+            if bounds is not None and value is not None:
+                check_setting(field.name, value, bounds)
+        for field in ("data_root", "output_dir", "encoder"):  # "" would mean the current folder, or no encoder
+            if not str(getattr(self, field)).strip():
+                raise ValueError(f"--{field.replace('_', '-')} ({field}) must not be empty")
+        # The architecture's own checks (widths divisible by groups and heads, attention levels that exist), now
+        # rather than after the data is read; the data's n_channels and cond_dim do not enter them.
+        unet.UNet1DConfig(n_channels=1, cond_dim=1, **self.unet_kwargs())
 
     def unet_kwargs(self) -> dict:
         """The U-Net's keywords (all but the data's n_channels and cond_dim)."""

@@ -34,6 +34,11 @@ META_FILE = "meta.json"
 def export_model(model: torch.nn.Module, folder: str | os.PathLike, meta: dict) -> Path:
     """Write ``model`` with ``save_pretrained`` and ``meta`` (data, normalisation, encoder, schedule) as one folder, atomically."""
     folder = Path(folder)
+    broken = [name for name, value in model.state_dict().items() if value.is_floating_point()
+              and not bool(torch.isfinite(value).all())]
+    if broken:  # a NaN model must never pass as a result
+        raise ValueError(f"not exporting to {folder}: {len(broken)} weight tensors hold NaN or Inf values "
+                         f"(e.g. {broken[0]}); the training diverged, lower the learning rate and train again")
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:

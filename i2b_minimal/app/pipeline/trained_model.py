@@ -16,9 +16,14 @@ import numpy as np
 import torch
 
 from i2b_minimal.training import checkpoint, export
+from i2b_minimal.training.bounds import Bounds, check_setting, whole
 
 BUNDLED_MODEL = Path(__file__).parents[2] / "assets" / "eeg-small-cross-attention"
 SAMPLERS = ("ddim", "ddpm")
+# Each number setting's valid values, and the `i2b sample`/`evaluate` option that sets it.
+SAMPLING_BOUNDS = {"num_inference_steps": (whole(1), "steps"),
+                   "guidance_scale": (Bounds(0, meaning="1: no guidance, 0: unconditional"), None),
+                   "samples_per_image": (whole(1), None), "seed": (whole(0), None), "batch_size": (whole(1), None)}
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,8 @@ class SamplingSettings:
     def __post_init__(self):
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, not {self.sampler!r}")
-        if self.samples_per_image < 1:
-            raise ValueError(f"need at least one sample per image, got {self.samples_per_image}")
+        for name, (bounds, option) in SAMPLING_BOUNDS.items():
+            check_setting(name, getattr(self, name), bounds, option)
 
 
 def sampling_settings(base: SamplingSettings | None = None, **options) -> SamplingSettings:
@@ -87,6 +92,9 @@ class TrainedModel:
                for k, start in enumerate(tqdm(starts, desc=f"{settings.sampler.upper()} batches", unit="batch",
                                               disable=not progress or len(starts) < 2))]
         signals = export.to_data_units(torch.cat(out).numpy(), self.meta)
+        if not np.isfinite(signals).all():  # NaN signals are never a result
+            raise RuntimeError(f"sampling {self.path} gave NaN or Inf values; its weights or meta.json "
+                               "normalisation are damaged: export or train the model again")
         return signals.reshape(n_images, repeats, *shape)
 
     def _sample_batch(self, cond, rows: int, shape, settings: SamplingSettings, k: int, progress: bool):
