@@ -54,8 +54,10 @@ class Page(HTMLParser):
         self.stderr_text: list[str] = []
         self.output_text: list[str] = []  # text inside notebook cell outputs
         self.scripts: list[dict[str, str]] = []  # the attributes of every <script>
+        self.inline_scripts: list[str] = []  # the text of every <script> without src
         self.icons: list[str] = []  # href of every <link rel="icon">
         self.classes: list[str] = []  # every class of every element, in order (a class may repeat)
+        self.redirect = False  # a <meta http-equiv="refresh"> page
         self._open: list[tuple[str, set[str]]] = []
         self.feed(path.read_text(encoding="utf-8"))
 
@@ -81,6 +83,8 @@ class Page(HTMLParser):
             self.scripts.append(attrs)
         if tag == "link" and "icon" in (attrs.get("rel") or "").split():
             self.icons.append(attrs.get("href", ""))
+        if tag == "meta" and (attrs.get("http-equiv") or "").lower() == "refresh":
+            self.redirect = True
         self.classes += sorted(classes)
         if tag not in VOID_TAGS:
             self._open.append((tag, classes))
@@ -98,6 +102,8 @@ class Page(HTMLParser):
                 break
 
     def handle_data(self, data):
+        if self._open and self._open[-1][0] == "script" and "src" not in self.scripts[-1]:
+            self.inline_scripts.append(data)
         if any(tag in ("script", "style") for tag, _ in self._open):
             return
         self.text.append(data)
@@ -247,6 +253,15 @@ def test_every_self_timed_output_says_it_is_this_builds(html, pages, toc_files):
     assert not wrong, "\n".join(wrong)
 
 
+def test_no_page_repeats_an_inline_script(html, pages):
+    # The same inline script twice declares its `const`s twice: a script error in every reader's console.
+    repeated = []
+    for path, page in pages.items():
+        bodies = [body for body in page.inline_scripts if body.strip()]
+        repeated += [f"{path.relative_to(html)}: {body[:80]}" for body in sorted(set(bodies)) if bodies.count(body) > 1]
+    assert not repeated, "inline scripts repeated:\n" + "\n".join(repeated)
+
+
 def test_maths_and_every_script_are_served_with_the_book(html, pages):
     remote = [f"{path.relative_to(html)}: {attrs['src']}" for path, page in pages.items() for attrs in page.scripts
               if urlsplit(attrs.get("src", "")).scheme]
@@ -261,7 +276,8 @@ def test_maths_and_every_script_are_served_with_the_book(html, pages):
 
 
 def test_every_page_names_its_icon(html, pages):
-    # Without <link rel="icon"> a browser asks the server for /favicon.ico, a 404 in its console.
-    without = [str(path.relative_to(html)) for path, page in pages.items()
-               if not any((path.parent / unquote(urlsplit(icon).path)).is_file() for icon in page.icons)]
+    # Without <link rel="icon"> a browser asks the server for /favicon.ico, a 404 in its console. (index.html is
+    # only a redirect to the landing page, which the browser follows before it looks for an icon.)
+    without = [str(path.relative_to(html)) for path, page in pages.items() if not page.redirect
+               and not any((path.parent / unquote(urlsplit(icon).path)).is_file() for icon in page.icons)]
     assert not without, "no icon on: " + ", ".join(without)

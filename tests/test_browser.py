@@ -44,8 +44,6 @@ LAB_START_TIMEOUT_S = 120
 RUN_ALL_TIMEOUT_MS = 300_000  # the fast notebook runs in well under a minute; this only guards against a hang
 REDRAW_TIMEOUT_MS = 60_000
 PAGE_TIMEOUT_MS = 60_000
-# Console lines that the browser itself prints about its headless set-up, not about the page.
-BROWSER_NOISE = ("Automatic fallback to software WebGL",)
 
 
 def _missing(reason: str):
@@ -216,8 +214,7 @@ def _visit(browser, url: str) -> tuple[object, list[str]]:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(PAGE_TIMEOUT_MS)
     problems = []
-    page.on("console", lambda message: message.type == "error" and not message.text.startswith(BROWSER_NOISE)
-            and problems.append(f"console: {message.text}"))
+    page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url} ({request.failure})"))
     page.on("response", lambda response: response.status >= 400 and problems.append(

@@ -39,6 +39,9 @@ The executed notebooks are also cleaned for readers of a static page:
 - **Maths offline.** MathJax 3 is served with the book from the
   ``django-static-mathjax`` wheel (a dev dependency that packages the MathJax
   release files), not from a CDN.
+- **A clean console, offline too.** Scripts that extensions add twice are
+  written once, the theme's mode is set, and the Colab badge is served from
+  ``_static/`` like the favicon.
 """
 
 from __future__ import annotations
@@ -81,6 +84,9 @@ BUILD_TIMING_NOTE = ("Timed while this book was built, on whatever machine built
                      "these seconds change from build to build. The benchmarks' recorded measurements are in "
                      "the repository's benchmarks/results/ folder.")
 
+# Remote images the notebooks show, and the copies in _static/ that the book serves instead (drawn for the book).
+LOCAL_IMAGES = {"https://colab.research.google.com/assets/colab-badge.svg": "colab-badge.svg"}
+
 # MathJax 3's combined TeX component and the folders it loads fonts and extensions from, inside the wheel.
 MATHJAX_PACKAGE = "mathjax"  # the import name of django-static-mathjax
 MATHJAX_RELEASE = Path("static", "mathjax", "es5")
@@ -109,6 +115,8 @@ def _configure_edition(app, config) -> None:
     config.nb_execution_cache_path = str(Path(app.outdir).parent / f".jupyter_cache-{edition}")
     config.nb_execution_timeout = CELL_TIMEOUT_S[edition]
     config.myst_substitutions = {**config.myst_substitutions, "edition": edition}
+    # The theme's script logs an error on every page whose mode (a template variable) is unset, then uses "auto".
+    config.html_context = {"default_mode": "auto", **config.html_context}
     if edition == "fast":
         config.html_theme_options = {**config.html_theme_options, "announcement": FAST_BANNER}
     logger.info(f"[i2b] building the {edition} edition; notebook cache {config.nb_execution_cache_path}")
@@ -255,6 +263,25 @@ def _copy_mathjax(app, exception) -> None:
         shutil.copytree(release / part, target / part, dirs_exist_ok=True)
 
 
+def _serve_images_locally(app, pagename, templatename, context, doctree) -> None:
+    for remote, local in LOCAL_IMAGES.items():
+        if "body" in context:
+            context["body"] = context["body"].replace(f'src="{remote}"',
+                                                      f'src="{context["pathto"]("_static/" + local, 1)}"')
+
+
+def _drop_repeated_scripts(app, pagename, templatename, context, doctree) -> None:
+    """Each script once per page: sphinx-thebe's inline settings (``const THEBE_JS_URL = ...``) and
+    sphinx-togglebutton's reach the page twice under Jupyter Book, and a second ``const`` is a script error."""
+    seen, unique = set(), []
+    for script in context.get("script_files", []):
+        tag = context["js_tag"](script)  # what the page will hold; copies differ only in their priority
+        if tag not in seen:
+            seen.add(tag)
+            unique.append(script)
+    context["script_files"] = unique
+
+
 def setup(app):
     app.add_config_value("i2b_edition", "full", "env", types=[str])
     _inline_figures()
@@ -263,5 +290,7 @@ def setup(app):
     app.connect("doctree-read", _remove_widgets)
     app.connect("doctree-read", _clean_outputs)
     app.connect("build-finished", _copy_mathjax)
+    app.connect("html-page-context", _drop_repeated_scripts, priority=900)  # after every extension added its own
+    app.connect("html-page-context", _serve_images_locally)
     app.add_directive("measured-results", MeasuredResults)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
