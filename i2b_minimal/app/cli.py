@@ -151,6 +151,8 @@ def _cmd_sample(args) -> int:
 
     from . import pipeline
     from i2b_minimal import runtime
+    if args.out.is_dir():  # before the sampling, not after it
+        raise IsADirectoryError(21, "Is a directory", str(args.out))
     signals = pipeline.generate(args.checkpoint, args.images, num_inference_steps=args.steps, sampler=args.sampler,
                                 guidance_scale=args.guidance_scale, samples_per_image=args.samples_per_image,
                                 seed=args.seed)
@@ -235,6 +237,7 @@ def _add_pipeline_commands(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="i2b", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     _add_data_commands(sub)
     _add_train_commands(sub)
@@ -243,13 +246,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _expected_failures() -> tuple[type[BaseException], ...]:
+    """What bad input, bad files and a busy or missing machine raise: each carries a message written for the user."""
+    from PIL.Image import DecompressionBombError
+
+    # OSError covers FileNotFoundError, PermissionError, IsADirectoryError and ConnectionError.
+    return OSError, ValueError, RuntimeError, DecompressionBombError
+
+
+def error_message(error: BaseException) -> str:
+    """One paragraph: the error's own message, or for a bare OS error what failed on which path."""
+    from PIL.Image import DecompressionBombError
+
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        text = f"{error.strerror.lower()}: {error.filename}"
+        if isinstance(error, IsADirectoryError):
+            text += " (give a file name, not a folder)"
+    elif isinstance(error, DecompressionBombError):
+        text = f"an image is too large to open safely ({error}); give a smaller image"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, RuntimeError, ConnectionError) as error:
-        # Known failure modes carry a message written for the user; a traceback adds nothing.
-        print(f"i2b: error: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("i2b: interrupted", file=sys.stderr)
+        return 130
+    except _expected_failures() as error:
+        if args.debug:
+            raise
+        # Known failure modes carry a message written for the user; a traceback adds nothing (--debug shows it).
+        print(f"i2b: error: {error_message(error)}", file=sys.stderr)
         return 1
 
 

@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from . import safe_pickle, things_format
-from .arrays import sampling_rate
+from .file_checks import check_finite, check_same_order, real, sampling_rate_in_seconds, uneven_folders
 
 EEG_CHANNELS = ("Pz", "P3", "P7", "O1", "Oz", "O2", "P4", "P8", "P1",
                 "P5", "PO7", "PO3", "POz", "PO4", "PO8", "P6", "P2")
@@ -112,18 +112,18 @@ def load_things_eeg2(root, subject: int = 1, split: str = "train") -> BrainData:
         raise ValueError(f"{path}: expected a pickled dict with keys {list(EEG_KEYS)}, found {found}")
     signals = np.asarray(record["preprocessed_eeg_data"])
     ch_names = [str(name) for name in record["ch_names"]]
-    times = np.asarray(record["times"], dtype=np.float64)
+    times = real(np.asarray(record["times"]), f"{path}: times").astype(np.float64)
     image_folder = root / things_format.eeg2_image_folder(split)
     image_paths = _list_images(image_folder, root)
     expected = f"(n_images={len(image_paths)}, n_repetitions, n_channels={len(ch_names)}, n_times={len(times)})"
     if signals.ndim != 4 or signals.shape[0] != len(image_paths) or signals.shape[2:] != (len(ch_names), len(times)):
         raise ValueError(f"{path}: preprocessed_eeg_data has shape {signals.shape}, expected {expected} "
-                         f"to match {len(image_paths)} images in {image_folder}")
-    _check_finite(signals, path)
+                         f"to match {len(image_paths)} images in {image_folder}{uneven_folders(image_paths)}")
+    check_finite(real(signals, f"{path}: preprocessed_eeg_data"), path)
     _check_channels(ch_names, "eeg", path)
     concepts = [re.sub(r"^\d+_", "", image.parent.name) for image in image_paths]  # "00001_aardvark" -> "aardvark"
     return BrainData(signals.astype(np.float32, copy=False), image_paths, concepts, ch_names, times,
-                     sampling_rate(times, f"{path}: times"), "eeg", subject, split, "things-eeg2")
+                     sampling_rate_in_seconds(times, f"{path}: times"), "eeg", subject, split, "things-eeg2")
 
 
 def load_things_meg(root, subject: int = 1, split: str = "train", image_root=None,
@@ -149,8 +149,16 @@ def load_things_meg(root, subject: int = 1, split: str = "train", image_root=Non
     missing = [column for column in MEG_COLUMNS if column not in attributes.columns]
     if missing:
         raise ValueError(f"{csv}: expected columns {list(MEG_COLUMNS)}, missing {missing}")
+    empty = np.flatnonzero(attributes[list(MEG_COLUMNS)].isna().any(axis=1).to_numpy())
+    if empty.size:
+        raise ValueError(f"{csv}: {empty.size} rows have no {' or '.join(MEG_COLUMNS)} (first: data row "
+                         f"{empty[0] + 1}); every epoch needs both: download or write the file again")
     # Not preloaded: the full file is 27048 epochs (8 GB as float32); read only the rows this split needs.
-    epochs = mne.read_epochs(fif, preload=False, verbose=False)
+    try:
+        epochs = mne.read_epochs(fif, preload=False, verbose=False)
+    except Exception as error:  # MNE raises many kinds on a truncated or empty file; the file is what matters
+        raise ValueError(f"{fif} is not a readable MNE epochs file ({type(error).__name__}: {error}); "
+                         f"download or write it again") from None
     if len(epochs) != len(attributes):
         raise ValueError(f"{fif} holds {len(epochs)} epochs but {csv} has {len(attributes)} rows; expected one row per epoch")
     not_mag = [name for name, kind in zip(epochs.ch_names, epochs.get_channel_types(), strict=True) if kind != "mag"]
@@ -160,6 +168,8 @@ def load_things_meg(root, subject: int = 1, split: str = "train", image_root=Non
 
     table = pd.DataFrame({"row": np.arange(len(attributes)), "trial_type": attributes["trial_type"].astype(str).str.strip(),
                           "image_path": attributes["image_path"].astype(str).str.strip()})
+    check_same_order(epochs, table, csv, fif)
+    sampling_rate_in_seconds(epochs.times, f"{fif}: times")
     table["concept"] = table["image_path"].map(_meg_concept)
     test_concepts = set(table.loc[table.trial_type == "test", "concept"])
     if split == "test":
@@ -187,7 +197,7 @@ def load_things_meg(root, subject: int = 1, split: str = "train", image_root=Non
     for start in tqdm(range(0, flat.size, MEG_READ_CHUNK), desc=f"reading MEG P{subject} {split}", disable=not progress):
         take = order[start:start + MEG_READ_CHUNK]
         signals[take] = epochs.get_data(item=flat[take], copy=False, verbose=False)
-    _check_finite(signals, fif)
+    check_finite(signals, fif)
     signals = signals.reshape(*rows.shape, *signals.shape[1:])
     return BrainData(signals, image_paths, groups.index.map(_meg_concept).tolist(), list(epochs.ch_names),
                      np.asarray(epochs.times, dtype=np.float64), float(epochs.info["sfreq"]), "mag",
@@ -231,16 +241,12 @@ def _list_images(folder: Path, root: Path) -> list[Path]:
             if image.suffix.lower() in IMAGE_SUFFIXES and not image.name.startswith(".")]
 
 
-def _check_finite(signals: np.ndarray, path: Path) -> None:
-    bad = signals.size - np.count_nonzero(np.isfinite(signals))
-    if bad:
-        raise ValueError(f"{path}: {bad} of {signals.size} values are NaN or Inf; "
-                         f"the file is damaged, download or write it again")
-
-
 def _check_channels(ch_names: list[str], ch_type: str, path: Path) -> None:
     from .sensors import unknown_channels
 
+    repeated = sorted({name for name in ch_names if ch_names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{path}: channel names {repeated} appear more than once; each channel needs its own name")
     unknown = unknown_channels(ch_names, ch_type)
     if unknown:
         where = (f"the 10-20 montage; expected names such as {list(EEG_CHANNELS)}" if ch_type == "eeg"

@@ -25,6 +25,8 @@ import torch
 from i2b_minimal.datasets import brain_dataset, features, loaders
 from i2b_minimal.method import clip
 
+from . import run_folder
+
 
 @dataclass
 class TrainingData:
@@ -60,6 +62,9 @@ def prepare_data(config, progress: bool = True, accelerator=None) -> TrainingDat
             "n_times": len(brain.times), "n_train_images": brain.n_images, "trials": config.trials,
             "conditioning": config.conditioning, "encoder": encoder_info,
             "cond_dim": None if image_features is None else int(image_features.shape[-1]),
+            "data_fingerprint": run_folder.data_fingerprint(
+                run_folder.training_files(config.modality, config.data_root, config.subject), brain.image_paths,
+                config.data_root),
             "normalisation": {"mean": mean.tolist(), "std": std.tolist(),
                               "rule": "per-channel z-score of the training targets; data = model * std + mean"}}
     return TrainingData(dataset, info)

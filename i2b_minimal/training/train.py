@@ -16,6 +16,8 @@ Around them:
 * **many processes** from Hugging Face Accelerate (``accelerate launch`` or
   ``torchrun``): it places the model, wraps it in DistributedDataParallel,
   averages the gradients, and says which process writes the files;
+* **one run per output folder**, checked writable and locked before anything in it
+  is touched; a resume must match the data as well as the config (``run_folder.py``);
 * **checkpoints** every ``checkpoint_every`` steps and exact **resume**
   (``checkpoint.py``), a **guard** that stops at the first NaN loss, and the
   **export** of the EMA model (``export.py``).
@@ -39,7 +41,7 @@ import torch
 from i2b_minimal.method import diffusion, loop, unet
 from i2b_minimal.method.hardware import autocast, best_device
 
-from . import checkpoint, export
+from . import checkpoint, export, run_folder
 from .batches import TrainingData, global_batch, prepare_data
 from .config import SAME_ON_RESUME, TrainConfig
 from .ema import EMA
@@ -93,41 +95,56 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, st
     Colab session, a test); resuming later gives exactly the uninterrupted run.
     """
     from accelerate import Accelerator
-    from tqdm.auto import tqdm
 
     accelerator = Accelerator(cpu=best_device(config.device).type == "cpu")
     _check_batch_split(config, accelerator.num_processes, stop_after)
+    if resume and overwrite:
+        raise ValueError("--resume continues the run in --output-dir and --overwrite deletes it: choose one")
     output_dir, main = Path(config.output_dir), accelerator.is_main_process
-    saved, source = _open_run(config, output_dir / CHECKPOINT_DIR, accelerator, resume, overwrite)
-    run = _start(config, prepare_data(config, progress and main, accelerator), accelerator.device, saved, source)
-    if saved is not None and main:
-        print(f"resuming {output_dir} from step {run.start} ({source})")
+    if main:
+        run_folder.check_writable(output_dir)
+    with run_folder.exclusive(output_dir, main):
+        # The data first: a wrong --data-root fails here, before --overwrite has deleted anything.
+        data = prepare_data(config, progress and main, accelerator)
+        saved, source = _open_run(config, output_dir / CHECKPOINT_DIR, accelerator, resume, overwrite, data.info)
+        run = _start(config, data, accelerator.device, saved, source)
+        if saved is not None and main:
+            print(f"resuming {output_dir} from step {run.start} ({source})")
+        last_step = config.steps if stop_after is None else min(stop_after, config.steps)
+        elapsed = _train_steps(run, last_step, accelerator, output_dir, progress and main)
+        finished = last_step == config.steps
+        if main and finished:
+            _export(run, output_dir / MODEL_DIR, run.seconds + elapsed, accelerator)
+            if progress:
+                print(f"exported the EMA model to {output_dir / MODEL_DIR}")
+        accelerator.wait_for_everyone()
+    return TrainResult(output_dir, output_dir / MODEL_DIR if finished else None, run.losses, run.start, elapsed)
+
+
+def _train_steps(run: _Run, last_step: int, accelerator, output_dir: Path, progress: bool) -> float:
+    """Steps ``run.start + 1`` to ``last_step``, checkpointing on the way; returns their wall time."""
+    from tqdm.auto import tqdm
+
+    config, checkpoints = run.config, output_dir / CHECKPOINT_DIR
     ddp_model, ddp_optimizer = accelerator.prepare(run.model, run.optimizer)
     schedule = diffusion.NoiseSchedule(config.num_train_timesteps, config.beta_schedule, config.prediction_type)
-    last_step = config.steps if stop_after is None else min(stop_after, config.steps)
     bar = tqdm(total=config.steps, initial=run.start, unit="step", desc=f"train {config.conditioning}",
-               disable=not (progress and main))
+               disable=not progress)
     began = time.perf_counter()
     for step in range(run.start + 1, last_step + 1):  # ``step`` counts optimiser steps from 1
         lr = run.scheduler.get_last_lr()[0]
-        loss = _optimiser_step(run, step, schedule, accelerator, ddp_model, ddp_optimizer, output_dir / CHECKPOINT_DIR)
+        loss = _optimiser_step(run, step, schedule, accelerator, ddp_model, ddp_optimizer, checkpoints)
         run.scheduler.step()
         run.ema.update(run.model, step)
         run.losses.append(loss)
         bar.update()
         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.1e}", refresh=False)
         if config.checkpoint_every and (step % config.checkpoint_every == 0 or step == last_step):
-            if main:  # the processes hold identical weights; one writes them
-                _save(run, output_dir / CHECKPOINT_DIR, step, run.seconds + time.perf_counter() - began)
+            if accelerator.is_main_process:  # the processes hold identical weights; one writes them
+                _save(run, checkpoints, step, run.seconds + time.perf_counter() - began)
             accelerator.wait_for_everyone()
     bar.close()
-    elapsed, finished = time.perf_counter() - began, last_step == config.steps
-    if main and finished:
-        _export(run, output_dir / MODEL_DIR, run.seconds + elapsed, accelerator)
-        if progress:
-            print(f"exported the EMA model to {output_dir / MODEL_DIR}")
-    accelerator.wait_for_everyone()
-    return TrainResult(output_dir, output_dir / MODEL_DIR if finished else None, run.losses, run.start, elapsed)
+    return time.perf_counter() - began
 
 
 def _optimiser_step(run: _Run, step: int, schedule, accelerator, ddp_model, ddp_optimizer, checkpoints) -> float:
@@ -167,17 +184,26 @@ def _check_batch_split(config: TrainConfig, processes: int, stop_after: int | No
     if config.batch_size % (processes * micro_batches):
         raise ValueError(f"batch_size {config.batch_size} must split evenly into {processes} processes x "
                          f"{micro_batches} accumulation steps")
+    if stop_after is not None and stop_after < 1:
+        raise ValueError(f"--stop-after must be a step >= 1, not {stop_after}")
     if stop_after is not None and not config.checkpoint_every:
         raise ValueError("stop_after leaves a checkpoint to resume from, but checkpoint_every=0 writes none")
 
 
-def _open_run(config: TrainConfig, checkpoints: Path, accelerator, resume: bool, overwrite: bool):
-    """``(saved checkpoint, its path)`` to resume from, or ``(None, None)`` for a fresh start."""
+def _open_run(config: TrainConfig, checkpoints: Path, accelerator, resume: bool, overwrite: bool, info: dict):
+    """``(saved checkpoint, its path)`` to resume from, or ``(None, None)`` for a fresh start.
+
+    Called once everything else is checked: only then may ``overwrite`` delete the old checkpoints.
+    """
     latest = checkpoint.latest_checkpoint(checkpoints)
     if latest is not None and resume:
         saved = checkpoint.load_checkpoint(latest)  # every file is verified before anything else happens
         _check_same_run(saved[1]["config"], config, latest)
+        export.check_compatible(saved[1]["info"], info, source=latest)  # the shapes first: the plainest message
+        run_folder.check_same_data(saved[1]["info"], info, latest)
         return saved, latest
+    if resume and accelerator.is_main_process:
+        print(f"no checkpoint in {checkpoints} to resume from: starting at step 0")
     if latest is not None and not overwrite:
         raise ValueError(f"{checkpoints.parent} already holds checkpoints of a run ({latest.name}); resume it "
                          "(--resume), start again (--overwrite), or choose another output directory")
@@ -195,7 +221,6 @@ def _start(config: TrainConfig, data: TrainingData, device, saved, source) -> _R
     run = _Run(config, data, model, EMA(model, config.ema_decay), optimizer, scheduler, losses=[])
     if saved is None:
         return run
-    export.check_compatible(saved[1]["info"], data.info, source=source)
     ema_weights, extra, state = checkpoint.restore_training_state(saved, model, optimizer, scheduler, source)
     run.ema.shadow = {k: v.to(device) for k, v in ema_weights.items()}
     # The single-trial draws depend on how often each image was drawn: the dataset continues from its counts.
