@@ -117,3 +117,48 @@ def test_the_fingerprint_sees_a_changed_byte_and_a_renamed_image(tmp_path):
     assert run_folder.data_fingerprint([data], [image], tmp_path) != before
     assert run_folder.data_fingerprint([data], [tmp_path / "b.png"], tmp_path) != \
         run_folder.data_fingerprint([data], [image], tmp_path)
+
+
+# ----------------------------------------------------------------------------- an exported model's integrity
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_eeg_root):
+    out = tmp_path_factory.mktemp("exported")
+    return train.train(tiny_run(tiny_eeg_root, out, steps=1), progress=False).model_dir
+
+
+@pytest.mark.parametrize("file, change", [
+    ("config.json", lambda d: {**d, "num_heads": 1}),
+    ("meta.json", lambda d: {**d, "schedule": {**d["schedule"], "prediction_type": "epsilon"}}),
+    ("meta.json", lambda d: {**d, "normalisation": {**d["normalisation"], "std": [s * 2 for s in
+                                                                                   d["normalisation"]["std"]]}}),
+])
+def test_a_changed_config_or_meta_is_refused(exported, tmp_path, file, change):
+    import json
+
+    from i2b_minimal import export
+
+    model = tmp_path / "model"
+    shutil.copytree(exported, model)
+    (model / file).write_text(json.dumps(change(json.loads((model / file).read_text()))))
+    with pytest.raises(ValueError, match=rf"{model / file} was changed after export"):
+        export.load_trained(model, device="cpu")
+
+
+def test_a_model_without_its_integrity_record_is_refused(exported, tmp_path):
+    from i2b_minimal import export
+
+    model = tmp_path / "model"
+    shutil.copytree(exported, model)
+    (model / export.INTEGRITY_FILE).unlink()
+    with pytest.raises(ValueError, match="integrity.json is missing or corrupt"):
+        export.load_trained(model, device="cpu")
+
+
+def test_the_bundled_model_carries_its_record_and_loads():
+    from i2b_minimal import export
+    from i2b_minimal.app.pipeline.trained_model import BUNDLED_MODEL
+
+    export.check_integrity(BUNDLED_MODEL)
+    export.load_trained(BUNDLED_MODEL, device="cpu")

@@ -10,8 +10,12 @@
   encoder (name and a fingerprint of its weights), the conditioning mode and width,
   the noise schedule, the training config, and the SHA-256 of the weights.
 
+* ``integrity.json``: the SHA-256 of the three files above. A changed ``num_heads`` in
+  ``config.json`` or a changed normalisation in ``meta.json`` changes the outputs as
+  surely as changed weights, so all three are covered (:func:`write_integrity`).
+
 The folder is written under a temporary name and renamed when complete.
-:func:`load_trained` checks the weights against their SHA-256 and the model
+:func:`load_trained` checks every file against its SHA-256 and the model
 against the data, encoder and conditioning it is asked to serve, and says what
 differs instead of generating nonsense.
 """
@@ -30,6 +34,8 @@ import torch
 from . import checkpoint
 from i2b_minimal.method.hardware import best_device
 META_FILE = "meta.json"
+INTEGRITY_FILE = "integrity.json"
+COVERED_FILES = ("model.safetensors", "config.json", META_FILE)  # everything that decides the outputs
 
 def export_model(model: torch.nn.Module, folder: str | os.PathLike, meta: dict) -> Path:
     """Write ``model`` with ``save_pretrained`` and ``meta`` (data, normalisation, encoder, schedule) as one folder, atomically."""
@@ -45,6 +51,7 @@ def export_model(model: torch.nn.Module, folder: str | os.PathLike, meta: dict) 
         model.save_pretrained(tmp)
         meta = {**meta, "weights_sha256": checkpoint.sha256_file(tmp / "model.safetensors")}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+        write_integrity(tmp)
         for file in tmp.iterdir():
             checkpoint.fsync_path(file)
         checkpoint.publish_folder(tmp, folder)
@@ -69,6 +76,7 @@ def load_trained(path: str | os.PathLike, data=None, encoder=None, conditioning:
     if checkpoint.sha256_file(weights) != meta["weights_sha256"]:
         raise ValueError(f"{weights} is truncated or corrupt: its SHA-256 differs from the one in {path / META_FILE}; "
                          "export the model again (or train it again)")
+    check_integrity(path)
     check_compatible(meta, describe(data, encoder, conditioning or meta["conditioning"]), source=path)
     try:
         model = unet.UNet1D.from_pretrained(path)
@@ -76,6 +84,26 @@ def load_trained(path: str | os.PathLike, data=None, encoder=None, conditioning:
         raise ValueError(f"{weights} could not be loaded as a UNet1D ({error})") from error
     schedule = diffusion.NoiseSchedule(**meta["schedule"])
     return model.to(best_device(device)).eval(), schedule, meta
+
+
+def write_integrity(folder: Path) -> None:
+    """Record the SHA-256 of every file that decides a model's outputs in ``folder/integrity.json``."""
+    record = {name: checkpoint.sha256_file(folder / name) for name in COVERED_FILES}
+    (folder / INTEGRITY_FILE).write_text(json.dumps({"sha256": record}, indent=1))
+
+
+def check_integrity(folder: Path) -> None:
+    """Refuse a model folder whose ``config.json``, ``meta.json`` or weights differ from what export wrote."""
+    record_file = folder / INTEGRITY_FILE
+    try:
+        record = json.loads(record_file.read_text())["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{record_file} is missing or corrupt ({error}), so {folder} cannot be checked; export "
+                         "the model again") from None
+    for name in COVERED_FILES:
+        if not (folder / name).is_file() or checkpoint.sha256_file(folder / name) != record.get(name):
+            raise ValueError(f"{folder / name} was changed after export (its SHA-256 differs from {record_file}); "
+                             f"a changed {name} changes the signals silently: export the model again")
 
 
 def read_meta(path: str | os.PathLike) -> dict:
