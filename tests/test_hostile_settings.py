@@ -107,3 +107,25 @@ def test_keep_zero_keeps_every_checkpoint_and_negative_is_refused(tmp_path):
     with pytest.raises(ValueError, match="keep=-1"):
         checkpoint.save_checkpoint(tmp_path, 4, tensors, {}, keep=-1)
     assert len(checkpoint.list_checkpoints(tmp_path)) == 3  # nothing deleted, nothing written
+
+
+# ----------------------------------------------------------------------------- per-image noise streams
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
+def test_a_sample_depends_only_on_seed_image_and_sample_index(sampler):
+    """Sample j of image i is the same alone, with other images, and however the call is cut into batches."""
+    from i2b_minimal.app import pipeline
+
+    model = pipeline.load_model("bundled", device="cpu", progress=False)
+    if sampler == "ddpm":  # DDPM takes every training step: a 20-step schedule keeps the test short
+        model.schedule = type(model.schedule)(20, model.schedule.beta_schedule, model.schedule.prediction_type)
+    torch.manual_seed(1)
+    cond = torch.randn(3, model.encoder.num_tokens, model.encoder.token_dim)
+    options = dict(sampler=sampler, num_inference_steps=3, seed=7, samples_per_image=2, progress=False)
+    together = torch.from_numpy(model.sample(cond, 3, batch_size=4, **options))  # a batch ends inside image 1
+    at_once = torch.from_numpy(model.sample(cond, 3, **options))
+    alone = torch.from_numpy(model.sample(cond[:1], 1, batch_size=1, **options))
+    torch.testing.assert_close(alone[0], together[0], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(at_once, together, atol=1e-4, rtol=1e-4)
+    assert (together[0, 0] - together[0, 1]).abs().max() > 0.1  # the two samples of an image draw other noise

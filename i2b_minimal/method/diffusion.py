@@ -110,7 +110,16 @@ class NoiseSchedule:
 # -- randomness: drawn on the generator's device, so a seed gives the same numbers on every machine ------
 
 
-def _randn(shape, generator: torch.Generator | None, device) -> torch.Tensor:
+def _randn(shape, generator, device) -> torch.Tensor:
+    """N(0, I) of ``shape`` from ``generator``: one generator, or a list of one per row (diffusers' convention).
+
+    With one generator per row, row i depends on generator i alone, so a sample does not change with what
+    else is in its batch.
+    """
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != shape[0]:
+            raise ValueError(f"{len(generator)} generators for a batch of {shape[0]} rows; give one per row")
+        return torch.cat([_randn((1, *shape[1:]), row, device) for row in generator])
     source = generator.device if generator is not None else device
     return torch.randn(shape, generator=generator, device=source).to(device)
 
@@ -266,7 +275,8 @@ def ddpm_sample(model, schedule: NoiseSchedule, shape, cond: torch.Tensor | None
 
     Returns the samples (B, C, T), or (samples, trajectory) where trajectory is
     the list of T + 1 states x_T, ..., x_0 on the CPU. The random numbers come
-    from ``generator`` in the order x_T, then one draw per step, as in diffusers.
+    from ``generator`` in the order x_T, then one draw per step, as in diffusers;
+    a list of generators, one per row, gives each sample its own stream.
     """
     def reverse_step(out, t, x):
         return ddpm_step(schedule, out, t, x, generator=generator)

@@ -75,8 +75,9 @@ class TrainedModel:
 
         ``settings`` (or its fields as keywords, e.g. ``num_inference_steps=25``)
         say how. Every image's condition is repeated ``samples_per_image`` times
-        and the lot is sampled in batches of ``batch_size``; batch k draws its
-        noise from a generator seeded with (seed, k), so a call is reproducible.
+        and the lot is sampled in batches of ``batch_size``. Sample j of image i
+        draws x_T and every step's noise from its own generator, seeded with
+        (seed, i, j), so it is the same whatever else is in the call or its batch.
         """
         from tqdm.auto import tqdm
 
@@ -88,27 +89,29 @@ class TrainedModel:
         total, shape = n_images * repeats, (self.meta["n_channels"], self.meta["n_times"])
         starts = range(0, total, size)
         out = [self._sample_batch(None if repeated is None else repeated[start:start + size],
-                                  min(size, total - start), shape, settings, k, progress and len(starts) < 2)
-               for k, start in enumerate(tqdm(starts, desc=f"{settings.sampler.upper()} batches", unit="batch",
-                                              disable=not progress or len(starts) < 2))]
+                                  range(start, min(start + size, total)), shape, settings, progress and len(starts) < 2)
+               for start in tqdm(starts, desc=f"{settings.sampler.upper()} batches", unit="batch",
+                                 disable=not progress or len(starts) < 2)]
         signals = export.to_data_units(torch.cat(out).numpy(), self.meta)
         if not np.isfinite(signals).all():  # NaN signals are never a result
             raise RuntimeError(f"sampling {self.path} gave NaN or Inf values; its weights or meta.json "
                                "normalisation are damaged: export or train the model again")
         return signals.reshape(n_images, repeats, *shape)
 
-    def _sample_batch(self, cond, rows: int, shape, settings: SamplingSettings, k: int, progress: bool):
-        from i2b_minimal.method import diffusion
+    def _sample_batch(self, cond, rows: range, shape, settings: SamplingSettings, progress: bool):
+        from i2b_minimal.method import diffusion, loop
 
         device = next(self.network.parameters()).device
-        seed = int(np.random.SeedSequence([settings.seed, k]).generate_state(1)[0])
-        common = dict(cond=cond, guidance_scale=settings.guidance_scale, progress=progress,
-                      generator=torch.Generator(device).manual_seed(seed))
+        repeats = settings.samples_per_image
+        # Row r is sample r % repeats of image r // repeats; (seed, image, sample) is mixed into its stream as
+        # training mixes (seed, step, shard).
+        generators = [loop.step_generator(settings.seed, r // repeats, r % repeats, device) for r in rows]
+        common = dict(cond=cond, guidance_scale=settings.guidance_scale, progress=progress, generator=generators)
         if settings.sampler == "ddim":
-            x = diffusion.ddim_sample(self.network, self.schedule, (rows, *shape),
+            x = diffusion.ddim_sample(self.network, self.schedule, (len(rows), *shape),
                                       num_inference_steps=settings.num_inference_steps, **common)
         else:
-            x = diffusion.ddpm_sample(self.network, self.schedule, (rows, *shape), **common)
+            x = diffusion.ddpm_sample(self.network, self.schedule, (len(rows), *shape), **common)
         return x.float().cpu()
 
 
