@@ -30,6 +30,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 
 from . import head, variability
 from i2b_minimal.datasets.loaders import EEG_CHANNELS  # the 17 THINGS-EEG2 electrodes, in the published order
@@ -208,15 +209,16 @@ def single_trials(subject: Subject, features: dict[str, np.ndarray], rng: np.ran
 def _pink_noise(rng: np.random.Generator, shape: tuple, sfreq: float) -> np.ndarray:
     """Unit-variance noise along the last axis with a 1/f power spectrum and a 10 Hz alpha peak.
 
-    Synthesised in the frequency domain over twice the requested length, then cropped to its
-    first half. An inverse FFT gives a periodic signal, so at the epoch's own length its last
+    Synthesised in the frequency domain over at least twice the requested length, then cropped
+    to its start. An inverse FFT gives a periodic signal, so at the epoch's own length its last
     sample would be a neighbour of its first (they correlated at 0.69); over twice the length
     they are an epoch apart, where this spectrum's autocorrelation is about zero: the spectrum
     is flat below 1 Hz, so correlations fade within about a second (0.003 at a lag of 0.99 s,
-    the EEG epoch; -0.001 at 1.39 s, the MEG epoch).
+    the EEG epoch; -0.001 at 1.39 s, the MEG epoch). The length is rounded up to one with small
+    prime factors (576 rather than 2 x 281 for MEG), for which the FFT is five times faster.
     """
     n_times = shape[-1]
-    n_synthesis = 2 * n_times
+    n_synthesis = scipy.fft.next_fast_len(2 * n_times, real=True)
     freqs = np.fft.rfftfreq(n_synthesis, 1.0 / sfreq)
     amplitude = 1.0 / np.sqrt(np.maximum(freqs, 1.0)) + 0.6 * np.exp(-0.5 * ((freqs - 10.0) / 1.5) ** 2)
     amplitude[0] = 0.0

@@ -18,7 +18,8 @@ from i2b_minimal.runtime import atomic_write
 # Raised whenever the same preset and seed would write other data. 1 (markers without it):
 # stationary noise, periodic over the epoch, EEG rescaled instead of whitened. 2: noise without
 # wrap-around, MVNN-whitened EEG, per-trial latency jitter and amplitude gain of each component.
-GENERATOR_VERSION = 2
+# 3: as 2, the noise synthesised over a length the FFT is fast for (other MEG trials, same EEG).
+GENERATOR_VERSION = 3
 WORLD_KEYS = ("modality", "preset", "seed")
 
 
