@@ -10,10 +10,10 @@ EEG_SHAPE = (17, 100)
 MEG_SHAPE = (271, 281)
 
 
-def check_signal_shapes(eeg_shape, meg_shape) -> bool:
+def check_signal_shapes(eeg_shape, meg_shape) -> bool | None:
     """(channels, times) of one response the model generates, for THINGS-EEG2 and for THINGS-MEG."""
     if unanswered(eeg_shape, meg_shape):
-        return False
+        return None
     eeg, meg = as_shape(eeg_shape), as_shape(meg_shape)
     if eeg != EEG_SHAPE:
         return verdict(False, "", "read the EEG shape off the data: bd.signals has shape "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import as_number, unanswered, verdict
 
 
-def check_repetitions_to_double_snr(n_repetitions) -> bool:
+def check_repetitions_to_double_snr(n_repetitions) -> bool | None:
     """How many repetitions must be averaged to double the single-trial signal-to-noise ratio? (4)
 
     The evoked response is the same in every repetition; independent noise
@@ -13,7 +13,7 @@ def check_repetitions_to_double_snr(n_repetitions) -> bool:
     SNR therefore grows as sqrt(n), and doubling it takes n = 4.
     """
     if unanswered(n_repetitions):
-        return False
+        return None
     value = as_number(n_repetitions)
     return verdict(value == 4, "The noise standard deviation falls as 1/sqrt(n), so the SNR grows as sqrt(n): "
                    "sqrt(4) = 2. THINGS-EEG2's 80 test repetitions buy a factor of about 9.",
@@ -21,10 +21,10 @@ def check_repetitions_to_double_snr(n_repetitions) -> bool:
                    "averages down: its standard deviation falls as 1/sqrt(n). Solve sqrt(n) = 2.")
 
 
-def check_contralateral(hemisphere) -> bool:
+def check_contralateral(hemisphere) -> bool | None:
     """Which hemisphere responds more strongly to a picture on the left of fixation? ("right")"""
     if unanswered(hemisphere):
-        return False
+        return None
     answer = str(hemisphere).strip().lower()
     answer = answer.removesuffix(" hemisphere")
     return verdict(answer == "right", "Early visual cortex is retinotopic and crossed: the left visual field "

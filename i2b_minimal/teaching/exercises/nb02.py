@@ -10,12 +10,12 @@ def vit_tokens(image_size: int, patch_size: int) -> int:
     return (image_size // patch_size) ** 2 + 1
 
 
-def check_token_count(tiny, vit_large) -> bool:
+def check_token_count(tiny, vit_large) -> bool | None:
     """Tokens per image of the bundled tiny CLIP, and of openai/clip-vit-large-patch14 (224 px, 14 px patches)."""
     from i2b_minimal.world.tiny_clip import IMAGE_SIZE, PATCH_SIZE
 
     if unanswered(tiny, vit_large):
-        return False
+        return None
     expected_tiny, expected_large = vit_tokens(IMAGE_SIZE, PATCH_SIZE), vit_tokens(224, 14)
     hint = ("a ViT cuts the square image into (image_size / patch_size)^2 patches, one token each, "
             "and adds one class token.")

@@ -11,10 +11,10 @@ def padded_length(n_times: int, n_levels: int) -> int:
     return -(-n_times // multiple) * multiple
 
 
-def check_padded_length(answer, n_times: int = 281, channel_mults=(1, 2, 2, 2)) -> bool:
+def check_padded_length(answer, n_times: int = 281, channel_mults=(1, 2, 2, 2)) -> bool | None:
     """The length a (B, 271, ``n_times``) MEG signal is padded to inside a U-Net with these ``channel_mults``."""
     if unanswered(answer):
-        return False
+        return None
     expected = padded_length(n_times, len(channel_mults))
     return verdict(as_number(answer) == expected,
                    f"{len(channel_mults)} levels halve time {len(channel_mults) - 1} times, so the length must be a "

@@ -13,10 +13,10 @@ def half_signal_step(beta_schedule: str, num_train_timesteps: int = 1000) -> int
     return int((alphas_cumprod.sqrt() < 0.5).nonzero()[0])
 
 
-def check_half_signal_step(linear, cosine) -> bool:
+def check_half_signal_step(linear, cosine) -> bool | None:
     """First t at which the signal's weight sqrt(alpha_bar_t) in x_t falls below 0.5, for both schedules."""
     if unanswered(linear, cosine):
-        return False
+        return None
     expected = {"linear": half_signal_step("linear"), "cosine": half_signal_step("cosine")}
     hint = ("x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps. Take NoiseSchedule(beta_schedule=...)"
             ".alphas_cumprod.sqrt(), compare it with 0.5 and find the first True: (... < 0.5).nonzero()[0]. "

@@ -14,10 +14,10 @@ def learning_rate(step: int, config=None) -> float:
     return config.lr * learning_rate_factor(step, config)
 
 
-def check_learning_rate(answer, step: int = 49, config=None) -> bool:
+def check_learning_rate(answer, step: int = 49, config=None) -> bool | None:
     """The learning rate at ``step`` of a run with ``config`` (default TrainConfig(): lr 5e-4, 100 warm-up steps)."""
     if unanswered(answer):
-        return False
+        return None
     from i2b_minimal.training.config import TrainConfig
 
     config = config if config is not None else TrainConfig()
@@ -44,10 +44,10 @@ def ema_ramp_end(decay: float) -> int:
     return n
 
 
-def check_ema_ramp_end(answer, decay: float = 0.999) -> bool:
+def check_ema_ramp_end(answer, decay: float = 0.999) -> bool | None:
     """First step at which the EMA really uses ``decay`` (before that, the ramp (1 + n) / (10 + n) is smaller)."""
     if unanswered(answer):
-        return False
+        return None
     expected = ema_ramp_end(decay)
     return verdict(as_number(answer) == expected,
                    f"(1 + n) / (10 + n) reaches {decay} at step {expected}. A run shorter than that never "

@@ -10,10 +10,11 @@ def guided(eps_cond: float, eps_uncond: float, guidance_scale: float) -> float:
     return eps_uncond + guidance_scale * (eps_cond - eps_uncond)
 
 
-def check_guided_value(answer, eps_cond: float = 0.8, eps_uncond: float = 0.2, guidance_scale: float = 3.0) -> bool:
+def check_guided_value(answer, eps_cond: float = 0.8, eps_uncond: float = 0.2,
+                       guidance_scale: float = 3.0) -> bool | None:
     """The guided noise prediction for one number of the conditional and unconditional predictions."""
     if unanswered(answer):
-        return False
+        return None
     expected = guided(eps_cond, eps_uncond, guidance_scale)
     value = as_number(answer)
     ok = value is not None and abs(value - expected) <= 1e-9
@@ -30,10 +31,10 @@ def network_evaluations(sampler: str, guidance_scale: float, num_inference_steps
     return steps * (1 if guidance_scale == 1.0 else 2)
 
 
-def check_network_evaluations(ddpm, ddim, guidance_scale: float = 3.0, num_inference_steps: int = 50) -> bool:
+def check_network_evaluations(ddpm, ddim, guidance_scale: float = 3.0, num_inference_steps: int = 50) -> bool | None:
     """U-Net passes per generated signal for DDPM (1000 steps) and DDIM, both with ``guidance_scale``."""
     if unanswered(ddpm, ddim):
-        return False
+        return None
     expected = {"ddpm": network_evaluations("ddpm", guidance_scale, num_inference_steps),
                 "ddim": network_evaluations("ddim", guidance_scale, num_inference_steps)}
     hint = ("one pass per step, and two per step when guidance_scale != 1 (the conditional and the unconditional "

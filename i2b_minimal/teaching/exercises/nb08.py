@@ -15,10 +15,10 @@ def reliability_and_ceiling(split_half_r: float = SPLIT_HALF_R) -> tuple[float, 
     return reliability, math.sqrt(reliability)
 
 
-def check_noise_ceiling(reliability, ceiling) -> bool:
+def check_noise_ceiling(reliability, ceiling) -> bool | None:
     """The reliability of the full average and the noise ceiling, for a split-half correlation of 0.5."""
     if unanswered(reliability, ceiling):
-        return False
+        return None
     expected_reliability, expected_ceiling = reliability_and_ceiling()
     reliability, ceiling = as_number(reliability), as_number(ceiling)
     if reliability is None or not math.isclose(reliability, expected_reliability, abs_tol=5e-3):
@@ -31,10 +31,10 @@ def check_noise_ceiling(reliability, ceiling) -> bool:
                    "model cannot correlate better than that with noisy test data.", "")
 
 
-def check_chance_levels(two_way, top1, n_images: int) -> bool:
+def check_chance_levels(two_way, top1, n_images: int) -> bool | None:
     """Chance accuracy of 2-way and of top-1 identification among ``n_images`` test images."""
     if unanswered(two_way, top1):
-        return False
+        return None
     two_way, top1 = as_number(two_way), as_number(top1)
     if two_way is None or not math.isclose(two_way, 0.5, abs_tol=1e-3):
         return verdict(False, "", "2-way identification picks between two images: the right one and one other.")

@@ -23,10 +23,10 @@ def n1_channel(signals, times, ch_names) -> str:
     return str(ch_names[int(np.argmin(average[:, column]))])
 
 
-def check_n1_channel(answer, signals, times, ch_names) -> bool:
+def check_n1_channel(answer, signals, times, ch_names) -> bool | None:
     """``answer``: the channel name (e.g. "Oz") that is most negative at the N1 of ``signals``."""
     if unanswered(answer):
-        return False
+        return None
     expected = n1_channel(signals, times, ch_names)
     given = str(answer).strip()
     if given.lower() not in {name.lower() for name in ch_names}:

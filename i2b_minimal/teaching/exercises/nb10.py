@@ -14,10 +14,10 @@ def eeg_training_gigabytes() -> float:
     return math.prod(EEG_TRAINING_SHAPE) * 4 / 1e9
 
 
-def check_direction(answer) -> bool:
+def check_direction(answer) -> bool | None:
     """Is image -> brain signal "encoding" or "decoding"?"""
     if unanswered(answer):
-        return False
+        return None
     given = str(answer).strip().lower()
     return verdict(given == "encoding",
                    "it predicts the brain's response to a stimulus. Decoding goes the other way, from brain "
@@ -25,10 +25,10 @@ def check_direction(answer) -> bool:
                    "which way does information flow: from the picture to the brain signal, or back?")
 
 
-def check_training_gigabytes(answer) -> bool:
+def check_training_gigabytes(answer) -> bool | None:
     """Gigabytes of one subject's THINGS-EEG2 training array (16540, 4, 17, 100) in float32."""
     if unanswered(answer):
-        return False
+        return None
     expected = eeg_training_gigabytes()
     value = as_number(answer)
     # Accept GB (1e9 bytes) and GiB (2**30 bytes): both are honest answers.

@@ -1,0 +1,100 @@
+"""Code exercises: each check accepts the library's solution, rejects a plausible wrong one with a useful hint,
+waits for a stub, and each notebook shows the library's solution in its collapsed Solution cell."""
+
+import inspect
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from i2b_minimal.exercises import NOT_DONE, diagnose, nb03
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def attention_weights_without_sqrt(q, k):
+    return (q @ k.transpose(-2, -1)).softmax(dim=-1)
+
+
+def attention_weights_transposed(q, k):
+    return (k @ q.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(dim=-1)
+
+
+# (notebook, module, exercise name, a plausible wrong solution, words its hint must contain)
+EXERCISES = [
+    ("03_cross_attention", nb03, "attention_weights", attention_weights_without_sqrt, "divide the scores by sqrt(d)"),
+    ("03_cross_attention", nb03, "attention_weights", attention_weights_transposed, "last two axes swapped"),
+]
+EXERCISE_IDS = [f"{module.__name__.rsplit('.', 1)[1]}-{wrong.__name__}" for _, module, _, wrong, _ in EXERCISES]
+
+
+def solution_body(module, name: str) -> str:
+    """The lines between ### BEGIN SOLUTION and ### END SOLUTION of ``module.solution_<name>``, as indented there."""
+    source = inspect.getsource(getattr(module, f"solution_{name}"))
+    body = source.split("### BEGIN SOLUTION\n", 1)[1].split("### END SOLUTION", 1)[0]
+    return body.rstrip(" ")
+
+
+def cell_sources(notebook: str) -> list[str]:
+    cells = json.loads((NOTEBOOKS / f"{notebook}.ipynb").read_text())["cells"]
+    return ["".join(cell["source"]) for cell in cells]
+
+
+@pytest.mark.parametrize("notebook, module, name, wrong, hint", EXERCISES, ids=EXERCISE_IDS)
+def test_the_reference_solution_passes_its_check(capsys, notebook, module, name, wrong, hint):
+    assert getattr(module, f"check_{name}")(getattr(module, f"solution_{name}")) is True
+    assert capsys.readouterr().out.startswith("Right!")
+
+
+@pytest.mark.parametrize("notebook, module, name, wrong, hint", EXERCISES, ids=EXERCISE_IDS)
+def test_a_wrong_solution_is_rejected_in_one_line_with_its_hint(capsys, notebook, module, name, wrong, hint):
+    assert getattr(module, f"check_{name}")(wrong) is False
+    out = capsys.readouterr().out
+    assert out.startswith("Not quite. Hint:") and out.count("\n") == 1
+    assert hint in out
+
+
+@pytest.mark.parametrize("notebook, module, name", sorted({exercise[:3] for exercise in EXERCISES}))
+def test_a_stub_is_not_done_yet_and_returns_none(capsys, notebook, module, name):
+    def stub(**inputs):
+        raise NotImplementedError
+
+    stub.__name__ = name
+    assert getattr(module, f"check_{name}")(stub) is None
+    assert capsys.readouterr().out.strip() == NOT_DONE.format(name=name)
+
+
+@pytest.mark.parametrize("notebook, module, name", sorted({exercise[:3] for exercise in EXERCISES}))
+def test_the_notebook_has_the_stub_and_shows_the_library_solution(notebook, module, name):
+    sources = cell_sources(notebook)
+    check_call = f"{module.__name__.rsplit('.', 1)[1]}.check_{name}({name})"
+    stub = next(i for i, source in enumerate(sources) if f"def {name}(" in source and check_call in source)
+    assert "raise NotImplementedError" in sources[stub]
+    solution = sources[stub + 1]
+    assert solution.startswith("<details><summary>Solution</summary>")
+    assert solution_body(module, name) in solution
+
+
+def test_diagnose_names_shape_sign_scale_and_values():
+    expected = torch.arange(1.0, 7.0).reshape(1, 2, 3)
+    assert diagnose(expected.clone(), expected) is None
+    assert "last two axes swapped" in diagnose(expected.transpose(1, 2), expected)
+    assert "the shape is (2, 3), expected (1, 2, 3)" in diagnose(expected[0], expected)
+    assert "sign is flipped" in diagnose(-expected, expected)
+    assert "0.5 times the expected" in diagnose(expected / 2, expected)
+    bumped = expected.clone()
+    bumped[0, 1, 2] += 1
+    assert "largest difference 1, at index (0, 1, 2)" in diagnose(bumped, expected)
+    assert "NaN" in diagnose(expected * float("nan"), expected)
+    assert "not str" in diagnose("a tensor", expected)
+    assert diagnose(expected + 1, expected, [(expected + 1, "add nothing")]) == "add nothing"
+
+
+def test_an_error_in_the_learners_function_is_a_hint_not_a_crash(capsys):
+    def attention_weights(q, k):
+        return q @ k  # the keys not transposed: the shapes do not fit
+
+    assert nb03.check_attention_weights(attention_weights) is False
+    assert "attention_weights raised RuntimeError" in capsys.readouterr().out
