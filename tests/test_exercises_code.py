@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from i2b_minimal.exercises import NOT_DONE, diagnose, nb03
+from i2b_minimal.exercises import NOT_DONE, diagnose, nb03, nb04
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -22,10 +22,17 @@ def attention_weights_transposed(q, k):
     return (k @ q.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(dim=-1)
 
 
+def res_block_without_skip(block, h, temb):
+    silu = torch.nn.functional.silu
+    x = block.conv1(silu(block.norm1(h))) + block.time_proj(silu(temb))[:, :, None]
+    return block.conv2(silu(block.norm2(x)))
+
+
 # (notebook, module, exercise name, a plausible wrong solution, words its hint must contain)
 EXERCISES = [
     ("03_cross_attention", nb03, "attention_weights", attention_weights_without_sqrt, "divide the scores by sqrt(d)"),
     ("03_cross_attention", nb03, "attention_weights", attention_weights_transposed, "last two axes swapped"),
+    ("04_unet", nb04, "res_block", res_block_without_skip, "add the skip connection"),
 ]
 EXERCISE_IDS = [f"{module.__name__.rsplit('.', 1)[1]}-{wrong.__name__}" for _, module, _, wrong, _ in EXERCISES]
 
