@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from i2b_minimal.exercises import NOT_DONE, diagnose, nb03, nb04
+from i2b_minimal.exercises import NOT_DONE, diagnose, nb03, nb04, nb05
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -28,11 +28,17 @@ def res_block_without_skip(block, h, temb):
     return block.conv2(silu(block.norm2(x)))
 
 
+def add_noise_without_square_roots(x0, noise, t, alphas_cumprod):
+    a_bar = alphas_cumprod[t][:, None, None]
+    return a_bar * x0 + (1 - a_bar) * noise
+
+
 # (notebook, module, exercise name, a plausible wrong solution, words its hint must contain)
 EXERCISES = [
     ("03_cross_attention", nb03, "attention_weights", attention_weights_without_sqrt, "divide the scores by sqrt(d)"),
     ("03_cross_attention", nb03, "attention_weights", attention_weights_transposed, "last two axes swapped"),
     ("04_unet", nb04, "res_block", res_block_without_skip, "add the skip connection"),
+    ("05_ddpm_and_ddim", nb05, "add_noise", add_noise_without_square_roots, "the weights are square roots"),
 ]
 EXERCISE_IDS = [f"{module.__name__.rsplit('.', 1)[1]}-{wrong.__name__}" for _, module, _, wrong, _ in EXERCISES]
 

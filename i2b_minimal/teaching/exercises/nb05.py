@@ -1,8 +1,10 @@
-"""Notebook 05 (DDPM and DDIM): when has the forward process destroyed half of the signal?"""
+"""Notebook 05 (DDPM and DDIM): write the forward jump q(x_t | x_0); when is half of the signal gone?"""
 
 from __future__ import annotations
 
-from . import first_wrong_number, unanswered, verdict
+import torch
+
+from . import Case, check_function, first_wrong_number, unanswered, verdict
 
 
 def half_signal_step(beta_schedule: str, num_train_timesteps: int = 1000) -> int:
@@ -26,3 +28,38 @@ def check_half_signal_step(linear, cosine) -> bool | None:
         return verdict(False, "", f"check the {wrong} schedule. {hint}")
     return verdict(True, f"linear: t = {expected['linear']}, cosine: t = {expected['cosine']}. The cosine schedule "
                    "keeps the signal longer, so fewer steps are wasted on nearly pure noise (Nichol & Dhariwal 2021).", "")
+
+
+def solution_add_noise(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor,
+                       alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (Ho et al. 2020, eq. 4), one t per example.
+
+    x0, noise: (B, C, T); t: (B,) whole steps; alphas_cumprod: (num_train_timesteps,).
+    """
+    ### BEGIN SOLUTION
+    a_bar = alphas_cumprod[t][:, None, None]  # (B, 1, 1): one alpha_bar per example, the same for every sample
+    return a_bar.sqrt() * x0 + (1 - a_bar).sqrt() * noise
+    ### END SOLUTION
+
+
+def check_add_noise(add_noise) -> bool | None:
+    """Compare ``add_noise(x0, noise, t, alphas_cumprod)`` with ``NoiseSchedule.add_noise`` (cosine schedule)."""
+    from i2b_minimal.method.diffusion import NoiseSchedule
+
+    schedule = NoiseSchedule(1000, "cosine")
+    generator = torch.Generator().manual_seed(5)
+    x0, noise = torch.randn(6, 17, 100, generator=generator), torch.randn(6, 17, 100, generator=generator)
+    t = torch.tensor([0, 10, 250, 500, 750, 999])
+    a_bar = schedule.alphas_cumprod[t][:, None, None]
+    mistakes = [
+        (a_bar * x0 + (1 - a_bar) * noise, "the weights are square roots: sqrt(alpha_bar) and sqrt(1 - alpha_bar), "
+         "so that the variances add up to 1."),
+        (a_bar.sqrt() * x0 + (1 - a_bar) * noise, "take the square root of the noise's weight too: "
+         "sqrt(1 - alpha_bar_t)."),
+        (a_bar.sqrt() * noise + (1 - a_bar).sqrt() * x0, "the signal x0 gets sqrt(alpha_bar_t) (close to 1 at small t) "
+         "and the noise sqrt(1 - alpha_bar_t), not the other way round."),
+    ]
+    inputs = {"x0": x0, "noise": noise, "t": t, "alphas_cumprod": schedule.alphas_cumprod}
+    return check_function(add_noise, [Case(inputs, schedule.add_noise(x0, noise, t), mistakes)],
+                          "your x_t matches NoiseSchedule.add_noise: any step in one jump, the signal fading as "
+                          "sqrt(alpha_bar_t) while the noise grows as sqrt(1 - alpha_bar_t).")
