@@ -224,3 +224,22 @@ def test_encode_dataset_caches_and_recomputes(random_clip, tmp_path, monkeypatch
     other_tokens, _ = features.encode_dataset(other, paths, root / "features", progress=False)
     assert calls == [1] and not torch.allclose(other_tokens, tokens)
     assert len(list((root / "features").iterdir())) == 2
+
+
+def test_a_read_only_data_folder_caches_in_the_user_cache(random_clip, tmp_path, monkeypatch):
+    folder, _ = random_clip
+    root = tmp_path / "root"
+    paths = [root / "images" / f"{i}.png" for i in range(2)]
+    paths[0].parent.mkdir(parents=True)
+    for i, path in enumerate(paths):
+        random_image(i).save(path)
+    (root / "features").write_text("in the way")  # the features folder cannot be made: as on a read-only disk
+    monkeypatch.setenv("I2B_CACHE_DIR", str(tmp_path / "user-cache"))
+    encoder = clip.ImageEncoder(str(folder), device="cpu", progress=False)
+    tokens, _ = features.encode_dataset(encoder, paths, root / "features", progress=False)
+    cached = list((tmp_path / "user-cache" / "features").glob("root-*/clip-*.safetensors"))
+    assert len(cached) == 1
+
+    monkeypatch.setattr(encoder, "encode", lambda *a, **k: pytest.fail("the user cache should have been read"))
+    again, _ = features.encode_dataset(encoder, paths, root / "features", progress=False)
+    assert torch.equal(again, tokens)
