@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from i2b_minimal.exercises import NOT_DONE, diagnose, nb03, nb04, nb05
+from i2b_minimal.exercises import NOT_DONE, diagnose, nb03, nb04, nb05, nb06
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -33,12 +33,18 @@ def add_noise_without_square_roots(x0, noise, t, alphas_cumprod):
     return a_bar * x0 + (1 - a_bar) * noise
 
 
+def regression_target_with_v_of_the_wrong_sign(x0, noise, alpha_bar, prediction_type):
+    return noise if prediction_type == "epsilon" else (1 - alpha_bar).sqrt() * x0 - alpha_bar.sqrt() * noise
+
+
 # (notebook, module, exercise name, a plausible wrong solution, words its hint must contain)
 EXERCISES = [
     ("03_cross_attention", nb03, "attention_weights", attention_weights_without_sqrt, "divide the scores by sqrt(d)"),
     ("03_cross_attention", nb03, "attention_weights", attention_weights_transposed, "last two axes swapped"),
     ("04_unet", nb04, "res_block", res_block_without_skip, "add the skip connection"),
     ("05_ddpm_and_ddim", nb05, "add_noise", add_noise_without_square_roots, "the weights are square roots"),
+    ("06_training", nb06, "regression_target", regression_target_with_v_of_the_wrong_sign,
+     "for prediction_type='v_prediction': the sign is flipped"),
 ]
 EXERCISE_IDS = [f"{module.__name__.rsplit('.', 1)[1]}-{wrong.__name__}" for _, module, _, wrong, _ in EXERCISES]
 
