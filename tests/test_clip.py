@@ -243,3 +243,33 @@ def test_a_read_only_data_folder_caches_in_the_user_cache(random_clip, tmp_path,
     monkeypatch.setattr(encoder, "encode", lambda *a, **k: pytest.fail("the user cache should have been read"))
     again, _ = features.encode_dataset(encoder, paths, root / "features", progress=False)
     assert torch.equal(again, tokens)
+
+
+@pytest.fixture
+def silent_hub(monkeypatch):
+    """A server on 127.0.0.1 that accepts connections and never answers, set as the hub's endpoint."""
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(10)  # stops by itself even if nobody connects
+    held = []
+    thread = threading.Thread(target=lambda: held.append(server.accept()), daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{server.getsockname()[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", endpoint)
+    for proxy in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    yield held
+    for connection, _ in held:
+        connection.close()
+    server.close()
+    thread.join()
+
+
+def test_a_hub_that_accepts_and_never_answers_is_a_clear_error(tmp_path, silent_hub):
+    with pytest.raises(ConnectionError, match="accepted a connection but did not answer") as error:
+        clip.ImageEncoder("i2b-test/not-cached", cache_dir=tmp_path, progress=False)
+    assert "'tiny'" in str(error.value) and len(silent_hub) == 1  # the check reached the silent server

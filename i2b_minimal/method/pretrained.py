@@ -1,8 +1,9 @@
 """Where CLIP weights come from: the bundled tiny CLIP, a local folder, or the Hugging Face hub.
 
 Nothing touches the network unless a hub id is not cached yet; then a short
-socket check runs first, so that an offline machine fails in seconds with a
-message that says what to do, instead of retrying for half a minute.
+check runs first, so that an offline machine, or a server (or proxy) that accepts
+connections and never answers, fails in seconds with a message that says what to
+do, instead of retrying for half a minute or hanging for minutes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 TINY_CLIP_DIR = Path(__file__).parents[1] / "assets" / "tiny-clip"
-CONNECT_TIMEOUT_S = 2.5
+CONNECT_TIMEOUT_S = 2.5  # to open a connection, and again for the first byte of an answer
 
 
 def _offline() -> bool:
@@ -25,17 +26,27 @@ def _offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE) or flag
 
 
-def _hub_reachable(timeout: float = CONNECT_TIMEOUT_S) -> bool:
-    """Can a TCP connection to the hub (or the HTTPS proxy) open within ``timeout`` seconds?"""
+def _hub_state(timeout: float = CONNECT_TIMEOUT_S) -> str:
+    """"answers", "silent" (a connection opens, nothing comes back) or "unreachable": the hub, or the HTTPS proxy.
+
+    A plain HTTP request goes out on the connection; any reply within ``timeout``, or the server closing it (a TLS
+    server meeting plain text does either), counts as an answer. The hub library's own metadata call has no read
+    deadline, so a silent server would otherwise hang it for minutes.
+    """
     from huggingface_hub import constants
 
     url = urllib.parse.urlsplit(urllib.request.getproxies().get("https") or constants.ENDPOINT)
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
-        with socket.create_connection((url.hostname, port), timeout=timeout):
-            return True
+        with socket.create_connection((url.hostname, port), timeout=timeout) as connection:
+            connection.sendall(f"HEAD / HTTP/1.1\r\nHost: {url.hostname}\r\nConnection: close\r\n\r\n".encode())
+            try:
+                connection.recv(1)
+            except TimeoutError:
+                return "silent"
+            return "answers"
     except OSError:
-        return False
+        return "unreachable"
 
 
 def resolve_source(name_or_path: str) -> tuple[str, bool]:
@@ -83,7 +94,12 @@ def from_pretrained(cls, source: str, local: bool, **kwargs):
         if _offline():
             raise ConnectionError(f"{source!r} is not in the Hugging Face cache and HF_HUB_OFFLINE=1 "
                                   f"forbids downloading it: {way_out}") from not_cached
-        if not _hub_reachable():
+        state = _hub_state()
+        if state == "unreachable":
             raise ConnectionError(f"{source!r} is not in the Hugging Face cache and the hub is unreachable "
                                   f"(no connection within {CONNECT_TIMEOUT_S} s): {way_out}") from not_cached
+        if state == "silent":
+            raise ConnectionError(f"{source!r} is not in the Hugging Face cache and the hub (or proxy) accepted a "
+                                  f"connection but did not answer within {CONNECT_TIMEOUT_S} s: {way_out}") \
+                from not_cached
     return cls.from_pretrained(source, **kwargs)
