@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from i2b_minimal.exercises import NOT_DONE, diagnose, nb03, nb04, nb05, nb06
+from i2b_minimal.exercises import NOT_DONE, diagnose, nb03, nb04, nb05, nb06, nb07
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -37,6 +37,10 @@ def regression_target_with_v_of_the_wrong_sign(x0, noise, alpha_bar, prediction_
     return noise if prediction_type == "epsilon" else (1 - alpha_bar).sqrt() * x0 - alpha_bar.sqrt() * noise
 
 
+def guided_prediction_with_w_for_s(eps_cond, eps_uncond, guidance_scale):
+    return (1 + guidance_scale) * eps_cond - guidance_scale * eps_uncond
+
+
 # (notebook, module, exercise name, a plausible wrong solution, words its hint must contain)
 EXERCISES = [
     ("03_cross_attention", nb03, "attention_weights", attention_weights_without_sqrt, "divide the scores by sqrt(d)"),
@@ -45,6 +49,7 @@ EXERCISES = [
     ("05_ddpm_and_ddim", nb05, "add_noise", add_noise_without_square_roots, "the weights are square roots"),
     ("06_training", nb06, "regression_target", regression_target_with_v_of_the_wrong_sign,
      "for prediction_type='v_prediction': the sign is flipped"),
+    ("07_sampling_and_guidance", nb07, "guided_prediction", guided_prediction_with_w_for_s, "s = 1 + w"),
 ]
 EXERCISE_IDS = [f"{module.__name__.rsplit('.', 1)[1]}-{wrong.__name__}" for _, module, _, wrong, _ in EXERCISES]
 

@@ -1,8 +1,10 @@
-"""Notebook 07 (sampling and guidance): the guided prediction, and what sampling costs in network evaluations."""
+"""Notebook 07 (sampling and guidance): write classifier-free guidance; what sampling costs in network passes."""
 
 from __future__ import annotations
 
-from . import as_number, first_wrong_number, unanswered, verdict
+import torch
+
+from . import Case, as_number, check_function, first_wrong_number, unanswered, verdict
 
 
 def guided(eps_cond: float, eps_uncond: float, guidance_scale: float) -> float:
@@ -46,3 +48,37 @@ def check_network_evaluations(ddpm, ddim, guidance_scale: float = 3.0, num_infer
     return verdict(True, f"DDPM {expected['ddpm']}, DDIM {expected['ddim']}: DDIM is "
                    f"{expected['ddpm'] // expected['ddim']}x cheaper, and guidance doubles the cost of both "
                    "(with guidance_scale = 1 only the conditional pass runs).", "")
+
+
+def solution_guided_prediction(eps_cond: torch.Tensor, eps_uncond: torch.Tensor,
+                               guidance_scale: float) -> torch.Tensor:
+    """Classifier-free guidance u + s (c - u) (Ho & Salimans 2022, eq. 6, with s = 1 + w, as in diffusers)."""
+    ### BEGIN SOLUTION
+    return eps_uncond + guidance_scale * (eps_cond - eps_uncond)  # go s times the step from u to c
+    ### END SOLUTION
+
+
+def check_guided_prediction(guided_prediction, guidance_scale: float = 3.0) -> bool | None:
+    """Compare ``guided_prediction(c, u, s)`` with ``diffusion.guided_model_output`` on a small random U-Net."""
+    from i2b_minimal.method.diffusion import guided_model_output
+    from i2b_minimal.method.unet import UNet1D
+
+    torch.manual_seed(7)
+    model = UNet1D(3, cond_dim=8, base_channels=8, channel_mults=(1, 2), num_heads=2).eval()
+    x_t, cond = torch.randn(2, 3, 16), torch.randn(2, 5, 8)
+    with torch.no_grad():
+        c = model(x_t, torch.full((2,), 500), cond)
+        u = model(x_t, torch.full((2,), 500), model.null_condition(cond))
+        expected = guided_model_output(model, x_t, 500, cond, guidance_scale)
+    s = guidance_scale
+    mistakes = [
+        ((1 + s) * c - s * u, f"this is eq. 6 with w = s; the library's scale is s = 1 + w, so that s = 1 means no "
+         "guidance: eps_uncond + s (eps_cond - eps_uncond)."),
+        (c + s * (u - c), "guidance starts from the unconditional prediction and moves towards (and past) the "
+         "conditional one: eps_uncond + s (eps_cond - eps_uncond)."),
+        (s * c + u, "scale the difference eps_cond - eps_uncond, then add it to eps_uncond."),
+    ]
+    inputs = {"eps_cond": c, "eps_uncond": u, "guidance_scale": guidance_scale}
+    return check_function(guided_prediction, [Case(inputs, expected, mistakes)],
+                          "your guidance matches diffusion.guided_model_output: s = 1 gives the conditional "
+                          "prediction, s > 1 pushes past it, away from the unconditional one.")
