@@ -6,10 +6,11 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from i2b_minimal.exercises import NOT_DONE, diagnose, nb03, nb04, nb05, nb06, nb07
+from i2b_minimal.exercises import NOT_DONE, diagnose, nb03, nb04, nb05, nb06, nb07, nb08
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -41,6 +42,11 @@ def guided_prediction_with_w_for_s(eps_cond, eps_uncond, guidance_scale):
     return (1 + guidance_scale) * eps_cond - guidance_scale * eps_uncond
 
 
+def split_half_ceiling_without_spearman_brown(half_1, half_2):
+    a, b = half_1 - half_1.mean(axis=0), half_2 - half_2.mean(axis=0)
+    return np.sqrt((a * b).sum(axis=0) / np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0)))
+
+
 # (notebook, module, exercise name, a plausible wrong solution, words its hint must contain)
 EXERCISES = [
     ("03_cross_attention", nb03, "attention_weights", attention_weights_without_sqrt, "divide the scores by sqrt(d)"),
@@ -50,6 +56,7 @@ EXERCISES = [
     ("06_training", nb06, "regression_target", regression_target_with_v_of_the_wrong_sign,
      "for prediction_type='v_prediction': the sign is flipped"),
     ("07_sampling_and_guidance", nb07, "guided_prediction", guided_prediction_with_w_for_s, "s = 1 + w"),
+    ("08_evaluation", nb08, "split_half_ceiling", split_half_ceiling_without_spearman_brown, "with Spearman-Brown"),
 ]
 EXERCISE_IDS = [f"{module.__name__.rsplit('.', 1)[1]}-{wrong.__name__}" for _, module, _, wrong, _ in EXERCISES]
 
