@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from i2b_minimal.exercises import NOT_DONE, diagnose, nb03, nb04, nb05, nb06, nb07, nb08
+from i2b_minimal.exercises import NOT_DONE, diagnose, nb01, nb03, nb04, nb05, nb06, nb07, nb08
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -47,8 +47,14 @@ def split_half_ceiling_without_spearman_brown(half_1, half_2):
     return np.sqrt((a * b).sum(axis=0) / np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0)))
 
 
+def erp_over_the_images_only(signals):
+    return signals.mean(axis=0)
+
+
 # (notebook, module, exercise name, a plausible wrong solution, words its hint must contain)
 EXERCISES = [
+    ("01_data_and_simulated_brain", nb01, "erp", erp_over_the_images_only,
+     "the shape is (4, 17, 100), expected (17, 100)"),
     ("03_cross_attention", nb03, "attention_weights", attention_weights_without_sqrt, "divide the scores by sqrt(d)"),
     ("03_cross_attention", nb03, "attention_weights", attention_weights_transposed, "last two axes swapped"),
     ("04_unet", nb04, "res_block", res_block_without_skip, "add the skip connection"),

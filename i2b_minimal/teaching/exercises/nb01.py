@@ -1,8 +1,10 @@
-"""Notebook 01 (data and the simulated brain): averaging repetitions, and which hemisphere answers."""
+"""Notebook 01 (data and the simulated brain): write the ERP; averaging repetitions; which hemisphere answers."""
 
 from __future__ import annotations
 
-from . import as_number, unanswered, verdict
+import numpy as np
+
+from . import Case, as_number, check_function, unanswered, verdict
 
 
 def check_repetitions_to_double_snr(n_repetitions) -> bool | None:
@@ -31,3 +33,19 @@ def check_contralateral(hemisphere) -> bool | None:
                    "projects to the right hemisphere (P4, P8, O2, PO8 on the scalp).",
                    "answer 'left' or 'right'. Compare the mean of the left electrodes (odd numbers: P7, PO7, O1) "
                    "with the right ones (even numbers: P8, PO8, O2) for left-side pictures, around 100 ms.")
+
+
+def solution_erp(signals: np.ndarray) -> np.ndarray:
+    """The event-related potential (C, T): ``signals`` (n_images, n_reps, C, T) averaged over repetitions and images."""
+    ### BEGIN SOLUTION
+    return signals.mean(axis=1).mean(axis=0)  # each picture's average response, then their average
+    ### END SOLUTION
+
+
+def check_erp(erp) -> bool | None:
+    """Compare ``erp(signals)`` with the mean over the first two axes, on random signals (12, 4, 17, 100)."""
+    signals = np.random.default_rng(1).normal(size=(12, 4, 17, 100)).astype(np.float32)
+    mistakes = [(signals[:, 0].mean(axis=0), "average every repetition (axis 1), not only the first one.")]
+    return check_function(erp, [Case({"signals": signals}, signals.mean(axis=(0, 1)), mistakes)],
+                          "the ERP is the average over repetitions (the noise shrinks as 1/sqrt(n)) and over "
+                          "pictures: one (channels, times) curve per channel.")
