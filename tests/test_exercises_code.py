@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from i2b_minimal.exercises import NOT_DONE, diagnose, nb01, nb03, nb04, nb05, nb06, nb07, nb08
+from i2b_minimal.exercises import NOT_DONE, diagnose, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -51,10 +51,19 @@ def erp_over_the_images_only(signals):
     return signals.mean(axis=0)
 
 
+def cosine_similarity_without_lengths(a, b):
+    return a @ b.T
+
+
+def pattern_correlations_uncentred(first, second):
+    return first @ second.T / np.outer(np.linalg.norm(first, axis=1), np.linalg.norm(second, axis=1))
+
+
 # (notebook, module, exercise name, a plausible wrong solution, words its hint must contain)
 EXERCISES = [
     ("01_data_and_simulated_brain", nb01, "erp", erp_over_the_images_only,
      "the shape is (4, 17, 100), expected (17, 100)"),
+    ("02_clip_features", nb02, "cosine_similarity", cosine_similarity_without_lengths, "divide by the lengths"),
     ("03_cross_attention", nb03, "attention_weights", attention_weights_without_sqrt, "divide the scores by sqrt(d)"),
     ("03_cross_attention", nb03, "attention_weights", attention_weights_transposed, "last two axes swapped"),
     ("04_unet", nb04, "res_block", res_block_without_skip, "add the skip connection"),
@@ -63,6 +72,7 @@ EXERCISES = [
      "for prediction_type='v_prediction': the sign is flipped"),
     ("07_sampling_and_guidance", nb07, "guided_prediction", guided_prediction_with_w_for_s, "s = 1 + w"),
     ("08_evaluation", nb08, "split_half_ceiling", split_half_ceiling_without_spearman_brown, "with Spearman-Brown"),
+    ("09_topographies", nb09, "pattern_correlations", pattern_correlations_uncentred, "centre each pattern"),
 ]
 EXERCISE_IDS = [f"{module.__name__.rsplit('.', 1)[1]}-{wrong.__name__}" for _, module, _, wrong, _ in EXERCISES]
 
