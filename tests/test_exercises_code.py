@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from i2b_minimal.exercises import NOT_DONE, diagnose, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09
+from i2b_minimal.exercises import NOT_DONE, diagnose, nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09, nb10
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -59,8 +59,17 @@ def pattern_correlations_uncentred(first, second):
     return first @ second.T / np.outer(np.linalg.norm(first, axis=1), np.linalg.norm(second, axis=1))
 
 
+def sample_times_in_milliseconds(tmin, sfreq, n_times):
+    return 1000 * (tmin + np.arange(n_times) / sfreq)
+
+
+def bad_value_count_of_nan_only(signals):
+    return int(np.isnan(signals).sum())
+
+
 # (notebook, module, exercise name, a plausible wrong solution, words its hint must contain)
 EXERCISES = [
+    ("00_welcome", nb00, "sample_times", sample_times_in_milliseconds, "1000 times the expected one"),
     ("01_data_and_simulated_brain", nb01, "erp", erp_over_the_images_only,
      "the shape is (4, 17, 100), expected (17, 100)"),
     ("02_clip_features", nb02, "cosine_similarity", cosine_similarity_without_lengths, "divide by the lengths"),
@@ -73,6 +82,7 @@ EXERCISES = [
     ("07_sampling_and_guidance", nb07, "guided_prediction", guided_prediction_with_w_for_s, "s = 1 + w"),
     ("08_evaluation", nb08, "split_half_ceiling", split_half_ceiling_without_spearman_brown, "with Spearman-Brown"),
     ("09_topographies", nb09, "pattern_correlations", pattern_correlations_uncentred, "centre each pattern"),
+    ("10_real_data_and_prosthesis", nb10, "bad_value_count", bad_value_count_of_nan_only, "the infinite values too"),
 ]
 EXERCISE_IDS = [f"{module.__name__.rsplit('.', 1)[1]}-{wrong.__name__}" for _, module, _, wrong, _ in EXERCISES]
 
@@ -116,7 +126,7 @@ def test_a_stub_is_not_done_yet_and_returns_none(capsys, notebook, module, name)
 @pytest.mark.parametrize("notebook, module, name", sorted({exercise[:3] for exercise in EXERCISES}))
 def test_the_notebook_has_the_stub_and_shows_the_library_solution(notebook, module, name):
     sources = cell_sources(notebook)
-    check_call = f"{module.__name__.rsplit('.', 1)[1]}.check_{name}({name})"
+    check_call = f"{module.__name__.rsplit('.', 1)[1]}.check_{name}({name}"  # the learner's function first
     stub = next(i for i, source in enumerate(sources) if f"def {name}(" in source and check_call in source)
     assert "raise NotImplementedError" in sources[stub]
     solution = sources[stub + 1]
@@ -145,3 +155,11 @@ def test_an_error_in_the_learners_function_is_a_hint_not_a_crash(capsys):
 
     assert nb03.check_attention_weights(attention_weights) is False
     assert "attention_weights raised RuntimeError" in capsys.readouterr().out
+
+
+def test_nb00_default_time_axis_is_the_loaded_one(tiny_eeg_root):
+    from i2b_minimal import data
+
+    times = data.load_things_eeg2(tiny_eeg_root, subject=1, split="test").times
+    assert nb00.check_sample_times(nb00.solution_sample_times, times)
+    np.testing.assert_allclose(nb00.solution_sample_times(nb00.EEG_TMIN, nb00.EEG_SFREQ, len(times)), times, atol=1e-6)

@@ -144,7 +144,7 @@ def diagnose(result, expected, mistakes: Sequence[tuple[object, str]] = ()) -> s
         return "the sign is flipped: your result is minus the expected one."
     energy = float((expected * expected).sum())
     scale = float((got * expected).sum()) / energy if energy > 0 else 0.0
-    if scale != 0 and _close(got, scale * expected):
+    if expected.size > 1 and scale != 0 and _close(got, scale * expected):  # any number is a multiple of another
         return f"your result is {scale:.4g} times the expected one: a scale factor is wrong."
     worst = np.unravel_index(int(np.argmax(np.abs(got - expected))), got.shape)
     return (f"the values differ (largest difference {abs(got[worst] - expected[worst]):.3g}, at index "

@@ -1,10 +1,12 @@
-"""Notebook 10 (real data and the prosthesis): which direction the model goes, and what real data weigh."""
+"""Notebook 10 (real data and the prosthesis): write a data check; which direction the model goes; data sizes."""
 
 from __future__ import annotations
 
 import math
 
-from . import as_number, unanswered, verdict
+import numpy as np
+
+from . import Case, as_number, check_function, unanswered, verdict
 
 EEG_TRAINING_SHAPE = (16540, 4, 17, 100)  # one subject's THINGS-EEG2 training array (data/README.md)
 
@@ -36,3 +38,22 @@ def check_training_gigabytes(answer) -> bool | None:
     return verdict(ok, f"{expected:.2f} GB ({expected * 1e9 / 2**30:.2f} GiB) per subject: it fits in memory; "
                    "the CLIP ViT-L/14 tokens of the same images are much larger.",
                    "multiply the four dimensions, then 4 bytes per float32 value, and divide by 1e9.")
+
+
+def solution_bad_value_count(signals: np.ndarray) -> int:
+    """How many values of ``signals`` are NaN or infinite (the check loaders run on every file they read)."""
+    ### BEGIN SOLUTION
+    return int(np.count_nonzero(~np.isfinite(signals)))
+    ### END SOLUTION
+
+
+def check_bad_value_count(bad_value_count) -> bool | None:
+    """Compare ``bad_value_count(signals)`` with numpy on a (20, 4, 17, 100) array holding 7 NaN and 3 Inf values."""
+    signals = np.random.default_rng(10).normal(size=(20, 4, 17, 100)).astype(np.float32)
+    flat = signals.reshape(-1)
+    flat[[5, 900, 4321, 7000, 12345, 50000, 99999]] = np.nan
+    flat[[17, 2024, 80000]] = [np.inf, -np.inf, np.inf]
+    mistakes = [(7, "count the infinite values too: np.isfinite is False for NaN, +Inf and -Inf."),
+                (signals.size - 10, "count the values that are *not* finite.")]
+    return check_function(bad_value_count, [Case({"signals": signals}, 10, mistakes)],
+                          "10 bad values of 136,000: one would be enough to turn a whole training run's loss into NaN.")
