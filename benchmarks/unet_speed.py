@@ -27,8 +27,10 @@
    (one per core), quiet and beside the busy process, in alternating rounds.
 4. The time of one sampling run with DDPM (1000 steps) and with DDIM (50 steps).
 
-Run: ``python benchmarks/unet_speed.py --out benchmarks/results/unet_speed.md`` (about 10 minutes on 2 cores;
-``--quick`` for a 2-minute smoke run). Do not set OMP_NUM_THREADS: the script sets the thread counts itself.
+Every model runs for a fixed time per round (3 s; 1.5 s with ``--quick``), at least one step, so that a
+collapsed configuration cannot stretch the run. Run: ``python benchmarks/unet_speed.py --out
+benchmarks/results/unet_speed.md`` (about 10 minutes on a quiet 2-core machine; ``--quick`` for a smoke run of
+a few minutes; ``--part threads`` for one part). The script sets the thread counts itself.
 """
 
 from __future__ import annotations
@@ -126,20 +128,21 @@ def busy_process(on: bool):
             process.wait()
 
 
-def alternating_rounds(steps: dict, rounds: int, per_round: int, threads: dict | None = None) -> dict:
-    """name -> {"quiet"/"busy": (median steps/s from wall time, from CPU time)}; each round runs every step
-    ``per_round`` times quiet, then again beside the busy process. ``threads``: name -> torch threads for it."""
+def alternating_rounds(steps: dict, rounds: int, seconds: float, threads: dict | None = None) -> dict:
+    """name -> {"quiet"/"busy": (median steps/s from wall time, from CPU time)}. Each round runs every step for
+    ``seconds`` (at least once) quiet, then again beside the busy process; ``threads``: name -> torch threads."""
     times = {(name, load): ([], []) for name in steps for load in ("quiet", "busy")}
     for _ in range(rounds):
         for load in ("quiet", "busy"):
             with busy_process(load == "busy"):
                 for name, step in steps.items():
                     torch.set_num_threads((threads or {}).get(name, torch.get_num_threads()))
-                    start, start_cpu = time.perf_counter(), time.process_time()
-                    for _ in range(per_round):
+                    start, start_cpu, n = time.perf_counter(), time.process_time(), 0
+                    while n == 0 or time.perf_counter() - start < seconds:
                         step()
-                    times[name, load][0].append((time.perf_counter() - start) / per_round)
-                    times[name, load][1].append((time.process_time() - start_cpu) / per_round)
+                        n += 1
+                    times[name, load][0].append((time.perf_counter() - start) / n)
+                    times[name, load][1].append((time.process_time() - start_cpu) / n)
     return {name: {load: tuple(1.0 / statistics.median(times[name, load][i]) for i in (0, 1))
                    for load in ("quiet", "busy")} for name in steps}
 
@@ -170,7 +173,7 @@ def load() -> str:
     return "load average " + " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
 
 
-def training_table(length: int, rounds: int, per_round: int, print_row=print) -> list:
+def training_table(length: int, rounds: int, seconds: float, print_row=print) -> list:
     torch.manual_seed(0)
     built = {name: (build(), is_ours) for name, (build, is_ours) in models().items()}
     steps = {name: training_step_fn(model, is_ours, length) for name, (model, is_ours) in built.items()}
@@ -180,7 +183,7 @@ def training_table(length: int, rounds: int, per_round: int, print_row=print) ->
     saved = {name: saved_for_backward_mib(built[name][0], step) for name, step in steps.items()}
     print_row(f"\n### Training step, batch {BATCH}, {CHANNELS} x {length}, {torch.get_num_threads()} torch thread(s)\n")
     print_row(f"Started at {load()}.\n")
-    speeds = alternating_rounds(steps, rounds, per_round)
+    speeds = alternating_rounds(steps, rounds, seconds)
     print_row("| model | parameters | GFLOP per step | steps/s quiet (wall) | quiet (CPU time) | steps/s busy (wall) "
               "| busy (CPU time) | busy / quiet (wall) | saved for backward (MiB) |")
     print_row("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -230,7 +233,7 @@ def peak_rss_table(length: int, print_row=print) -> None:
         print_row(f"| {name} | {float(mib):.0f} |")
 
 
-def thread_table(rounds: int, per_round: int, print_row=print) -> None:
+def thread_table(rounds: int, seconds: float, print_row=print) -> None:
     policy, default = hardware.policy_threads(), hardware.available_cpus()
     counts = sorted({policy, default})
     sizes = {"notebook (width 16, batch 8)": (16, 8), "quickstart (width 32, batch 64)": (32, 64)}
@@ -247,7 +250,7 @@ def thread_table(rounds: int, per_round: int, print_row=print) -> None:
     print_row(f"\n### Thread policy: cross-attention U-Net, {CHANNELS} x 100, 65 tokens\n")
     print_row(f"Package default on this machine: {policy} thread(s) (`hardware.policy_threads()`: half of "
               f"{default} available cores); torch's own default: {default}. Started at {load()}.\n")
-    speeds = alternating_rounds(steps, rounds, per_round, threads)
+    speeds = alternating_rounds(steps, rounds, seconds, threads)
     print_row("| model | threads | steps/s quiet (wall) | steps/s busy (wall) | busy / quiet |")
     print_row("|---|---:|---:|---:|---:|")
     for (size, n), speed in speeds.items():
@@ -290,6 +293,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one shape, fewer rounds, a 100-step DDPM: a smoke run")
     parser.add_argument("--out", help="also write the tables to this markdown file, with the command and date")
+    parser.add_argument("--part", choices=("all", "training", "threads", "sampling"), default="all",
+                        help="run one part only (default: all)")
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)
     parser.add_argument("--length", type=int, default=LENGTHS[0], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -305,17 +310,20 @@ def main() -> None:
         lines.append(text)
 
     began = time.perf_counter()
-    command = "python benchmarks/unet_speed.py" + " --quick" * args.quick
+    command = "python benchmarks/unet_speed.py" + " --quick" * args.quick + f" --part {args.part}" * (args.part != "all")
     print_row("# U-Net speed on a CPU: ours against diffusers' UNet1DModel, quiet and beside a busy process\n")
     print_row(f"Command: `{command}`. Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. "
               f"{os.cpu_count()} CPUs, torch {torch.__version__}; {load()} at the start.")
-    rounds, per_round = (2, 1) if args.quick else (5, 2)
-    for length in LENGTHS[:1] if args.quick else LENGTHS:
-        training_table(length, rounds, per_round, print_row)
-    if not args.quick:
-        peak_rss_table(LENGTHS[0], print_row)
-    thread_table(rounds, 2 if args.quick else 3, print_row)
-    sampling_table(100 if args.quick else 1000, print_row)
+    rounds, seconds = (2, 1.5) if args.quick else (5, 3.0)
+    if args.part in ("all", "training"):
+        for length in LENGTHS[:1] if args.quick else LENGTHS:
+            training_table(length, rounds, seconds, print_row)
+        if not args.quick:
+            peak_rss_table(LENGTHS[0], print_row)
+    if args.part in ("all", "threads"):
+        thread_table(rounds, seconds, print_row)
+    if args.part in ("all", "sampling"):
+        sampling_table(100 if args.quick else 1000, print_row)
     print_row(f"\nWhole run: {time.perf_counter() - began:.0f} s; {load()} at the end.")
     if args.out:
         with open(args.out, "w") as out:

@@ -12,7 +12,7 @@ of other tokens, weighted by how well they match (Vaswani et al. 2017, eq. 1):
   how much time step ``i`` takes from each image token; notebooks plot it.
 * **Self-attention**: Q, K and V all come from the signal, so distant time
   steps can exchange information in one layer. It is quadratic in the length,
-  so the U-Net uses it only at its low-resolution levels.
+  so the U-Net offers it only at its low-resolution levels (``self_attention=True``).
 
 The arithmetic is written out in :func:`scaled_dot_product_attention`, because
 reading it is the point, and that is what runs whenever the weights are asked

@@ -54,7 +54,9 @@ class UNet1DConfig:
     channel_mults: tuple[int, ...] = (1, 1, 2, 2)
     layers_per_level: int = 2
     attention_levels: tuple[int, ...] | None = None  # None: every level below full resolution
-    self_attention: bool = False  # over time, beside the cross-attention; convolutions already span the signal
+    # Self-attention over time at the attention levels. Off by default: the four levels' convolutions already
+    # reach 337 samples around each output sample (161 with three levels), more than a 100-sample EEG epoch.
+    self_attention: bool = False
     num_heads: int = 4
     groups: int = 8
     dropout: float = 0.0
@@ -73,11 +75,11 @@ class UNet1DConfig:
                 f"conditioning={self.conditioning!r} needs cond_dim, the width of the image features "
                 f"(e.g. ImageEncoder.token_dim), got {self.cond_dim!r}; or use conditioning='none'"
             )
-        widths = [self.base_channels * m for m in self.channel_mults]
-        if any(w % self.groups or w % self.num_heads for w in widths):
-            raise ValueError(f"channel widths {widths} must be divisible by groups={self.groups} and num_heads={self.num_heads}")
-        if any(not 0 <= level < len(widths) for level in self.attention_levels):
-            raise ValueError(f"attention_levels {self.attention_levels} must lie in 0..{len(widths) - 1}")
+        if any(w % self.groups or w % self.num_heads for w in self.widths):
+            raise ValueError(f"channel widths {self.widths} must be divisible by groups={self.groups} and "
+                             f"num_heads={self.num_heads}")
+        if any(not 0 <= level < len(self.widths) for level in self.attention_levels):
+            raise ValueError(f"attention_levels {self.attention_levels} must lie in 0..{len(self.widths) - 1}")
 
     @property
     def widths(self) -> list[int]:
