@@ -6,13 +6,12 @@ The same code runs on all three; only these choices differ between them.
 kernels are small (a convolution over 100 time steps, a 64 x 128 matrix
 product), and a team of threads waits for its slowest member at every one of
 them; when another program holds a core, that member is the thread sharing it,
-and every kernel waits for it. On a 2-core machine with one busy process beside
-it, torch's 2 threads trained the notebook-sized U-Net about 4x slower than
-quiet, while 1 thread kept its quiet speed, which was as fast as 2 even on a
-quiet machine (``benchmarks/results/unet_speed.md`` has the figures). So the
-package asks for **half the cores this process may use, at least one**: on
-Colab's 2 vCPUs that is 1 thread, and on a laptop it leaves the other half to
-the browser and the notebook server.
+and every kernel waits for it. On this project's shared 2-core machine, 2
+threads trained the notebook-sized U-Net 8x slower than 1 thread, and the
+quickstart-sized one 4.5x slower (``benchmarks/results/unet_speed.md``, "Thread
+policy"). So the package asks for **half the cores this process may use, at
+least one**: on Colab's 2 vCPUs that is 1 thread, and on a laptop it leaves the
+other half to the browser and the notebook server.
 
 :func:`best_device` applies this rule (the trainer, the samplers' callers, the
 CLIP encoder and the notebooks all pick their device through it), unless the
