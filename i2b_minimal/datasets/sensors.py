@@ -128,10 +128,8 @@ def to_evoked(signals, ch_names, times=None, *, sfreq=None, tmin=None, ch_type=N
     data = as_float_array(signals, "signals")
     if data.ndim != 2:
         raise ValueError(f"to_evoked takes (channels, times), got {data.shape}; average first or use to_epochs")
-    sfreq, tmin = _sampling(times, sfreq, tmin, data.shape[-1])
-    info = make_info(ch_names, sfreq, ch_type)
-    scale = signal_scale(data, mne.channel_type(info, 0)) if scale is None else scale
-    return mne.EvokedArray(data * scale, info, tmin=tmin, comment=comment, nave=nave, verbose=False)
+    scaled, info, tmin = _scaled_with_info(data, ch_names, times, sfreq, tmin, ch_type, scale)
+    return mne.EvokedArray(scaled, info, tmin=tmin, comment=comment, nave=nave, verbose=False)
 
 
 def to_epochs(signals, ch_names, times=None, *, sfreq=None, tmin=None, ch_type=None, scale=None,
@@ -140,7 +138,13 @@ def to_epochs(signals, ch_names, times=None, *, sfreq=None, tmin=None, ch_type=N
     data = as_float_array(signals, "signals")
     if data.ndim != 3:
         raise ValueError(f"to_epochs takes (n_epochs, channels, times), got {data.shape}")
+    scaled, info, tmin = _scaled_with_info(data, ch_names, times, sfreq, tmin, ch_type, scale)
+    return mne.EpochsArray(scaled, info, tmin=tmin, metadata=metadata, verbose=False)
+
+
+def _scaled_with_info(data, ch_names, times, sfreq, tmin, ch_type, scale):
+    """What to_evoked and to_epochs share: the data in MNE's units, its ``mne.Info`` and its first time."""
     sfreq, tmin = _sampling(times, sfreq, tmin, data.shape[-1])
     info = make_info(ch_names, sfreq, ch_type)
     scale = signal_scale(data, mne.channel_type(info, 0)) if scale is None else scale
-    return mne.EpochsArray(data * scale, info, tmin=tmin, metadata=metadata, verbose=False)
+    return data * scale, info, tmin

@@ -77,9 +77,17 @@ def as_number(answer) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def first_wrong_number(answers: dict, expected: dict) -> str | None:
-    """The name of the first answer that is not exactly its expected number (None when all are right)."""
-    return next((name for name, answer in answers.items() if as_number(answer) != expected[name]), None)
+def check_numbers(answers: dict, expected: dict, hint, praise: str) -> bool | None:
+    """A check of several exact numbers at once: ``None`` while any is unanswered, else one verdict line.
+
+    ``hint(name)`` says what to look at when the answer called ``name`` is the first wrong one.
+    """
+    if unanswered(*answers.values()):
+        return None
+    wrong = next((name for name, answer in answers.items() if as_number(answer) != expected[name]), None)
+    if wrong:
+        return verdict(False, "", hint(wrong))
+    return verdict(True, praise, "")
 
 
 # -- code exercises ------------------------------------------------------------------------------------

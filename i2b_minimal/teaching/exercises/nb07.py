@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from . import Case, as_number, check_function, first_wrong_number, unanswered, verdict
+from . import Case, as_number, check_function, check_numbers, unanswered, verdict
 
 
 def guided(eps_cond: float, eps_uncond: float, guidance_scale: float) -> float:
@@ -35,19 +35,15 @@ def network_evaluations(sampler: str, guidance_scale: float, num_inference_steps
 
 def check_network_evaluations(ddpm, ddim, guidance_scale: float = 3.0, num_inference_steps: int = 50) -> bool | None:
     """U-Net passes per generated signal for DDPM (1000 steps) and DDIM, both with ``guidance_scale``."""
-    if unanswered(ddpm, ddim):
-        return None
     expected = {"ddpm": network_evaluations("ddpm", guidance_scale, num_inference_steps),
                 "ddim": network_evaluations("ddim", guidance_scale, num_inference_steps)}
     hint = ("one pass per step, and two per step when guidance_scale != 1 (the conditional and the unconditional "
             "prediction; diffusion.guided_model_output). DDPM takes all 1000 training steps, DDIM only "
             "num_inference_steps.")
-    wrong = first_wrong_number({"ddpm": ddpm, "ddim": ddim}, expected)
-    if wrong:
-        return verdict(False, "", f"check {wrong.upper()}: {hint}")
-    return verdict(True, f"DDPM {expected['ddpm']}, DDIM {expected['ddim']}: DDIM is "
-                   f"{expected['ddpm'] // expected['ddim']}x cheaper, and guidance doubles the cost of both "
-                   "(with guidance_scale = 1 only the conditional pass runs).", "")
+    return check_numbers({"ddpm": ddpm, "ddim": ddim}, expected, lambda wrong: f"check {wrong.upper()}: {hint}",
+                         f"DDPM {expected['ddpm']}, DDIM {expected['ddim']}: DDIM is "
+                         f"{expected['ddpm'] // expected['ddim']}x cheaper, and guidance doubles the cost of both "
+                         "(with guidance_scale = 1 only the conditional pass runs).")
 
 
 def solution_guided_prediction(eps_cond: torch.Tensor, eps_uncond: torch.Tensor,
