@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -107,12 +108,15 @@ def training_step_fn(model: torch.nn.Module, is_ours: bool, length: int, batch: 
         cond = torch.randn(batch, tokens, model.config.cond_dim, generator=generator)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
+    def loss():
+        return (model(x, t, cond) if is_ours else model(x, t).sample).square().mean()
+
     def step():
-        out = model(x, t, cond) if is_ours else model(x, t).sample
-        out.square().mean().backward()
+        loss().backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    step.loss = loss  # the forward pass alone, for saved_for_backward_mib
     return step
 
 
@@ -159,7 +163,9 @@ def saved_for_backward_mib(model: torch.nn.Module, step) -> float:
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        step()
+        loss = step.loss()  # the forward pass only: what the backward pass recomputes is not kept
+    loss.backward()
+    model.zero_grad(set_to_none=True)
     return sum(storages.values()) / 2**20
 
 
@@ -298,6 +304,7 @@ def main() -> None:
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)
     parser.add_argument("--length", type=int, default=LENGTHS[0], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop the busy process
     torch.set_num_threads(hardware.policy_threads())
     if args.memory_of:
         print(peak_memory_of_step(args.memory_of, args.length))
