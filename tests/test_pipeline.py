@@ -118,7 +118,7 @@ def test_sampling_settings_are_checked_and_keywords_change_single_fields():
         samples_per_image=4, seed=3)
     with pytest.raises(ValueError, match="sampler must be one of"):
         pipeline.sampling_settings(sampler="euler")
-    with pytest.raises(ValueError, match="at least one sample per image"):
+    with pytest.raises(ValueError, match=r"samples-per-image \(samples_per_image\) must be a whole number >= 1, not 0"):
         pipeline.SamplingSettings(samples_per_image=0)
     with pytest.raises(TypeError, match="steps"):  # a misspelt field is an error, not ignored
         pipeline.generate("bundled", [__file__], steps=10)
