@@ -122,8 +122,12 @@ def training_step_fn(model: torch.nn.Module, is_ours: bool, length: int, batch: 
 
 @contextmanager
 def busy_process(on: bool):
-    """One competing process spinning on a core while the block runs (none when ``on`` is False)."""
-    process = subprocess.Popen(["sh", "-c", "while :; do :; done"]) if on else None
+    """One competing process spinning on a core while the block runs (none when ``on`` is False).
+
+    It runs in a session of its own, as another program (a browser) would: Linux's autogroup scheduler shares
+    the CPU between sessions first, so a spinner in this script's session would take its share out of ours alone.
+    """
+    process = subprocess.Popen(["sh", "-c", "while :; do :; done"], start_new_session=True) if on else None
     try:
         yield
     finally:
