@@ -7,9 +7,9 @@ kernels are small (a convolution over 100 time steps, a 64 x 128 matrix
 product), and a team of threads waits for its slowest member at every one of
 them; when another program holds a core, that member is the thread sharing it,
 and every kernel waits for it. On this project's shared 2-core machine, 2
-threads trained the notebook-sized U-Net 8x slower than 1 thread, and the
-quickstart-sized one 4.5x slower (``benchmarks/results/unet_speed.md``, "Thread
-policy"). So the package asks for **half the cores this process may use, at
+threads trained the notebook-sized U-Net 8 to 23 times slower than 1 thread,
+and the quickstart-sized one 4.5 to 7.6 times slower, in three runs
+(``benchmarks/results/unet_speed.md``). So the package asks for **half the cores this process may use, at
 least one**: on Colab's 2 vCPUs that is 1 thread, and on a laptop it leaves the
 other half to the browser and the notebook server.
 
