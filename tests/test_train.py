@@ -207,9 +207,11 @@ def test_the_unet_architecture_is_set_by_the_run(tiny_eeg_root, clip_dir, tmp_pa
 def test_the_trainer_takes_the_steps_of_the_plain_loop(tiny_eeg_root, clip_dir, tmp_path):
     # Resume and checkpoints off; EMA decay 0, so that the exported weights are the raw ones (lerp_ with weight 1
     # returns its end exactly); a constant learning rate without warm-up, as the plain loop has no scheduler.
-    # Single trials and condition dropout: the dataset's draws and every random number of a step are compared.
+    # Single trials, condition dropout and extra high-noise steps: the dataset's draws and every random number of
+    # a step are compared.
     config = make_config(tiny_eeg_root, clip_dir, tmp_path / "run", trials="single", steps=6, checkpoint_every=0,
-                         ema_decay=0.0, warmup_steps=0, lr_schedule="constant", cond_drop_prob=0.5)
+                         ema_decay=0.0, warmup_steps=0, lr_schedule="constant", cond_drop_prob=0.5,
+                         high_noise_fraction=0.5)
     with pytest.raises(ValueError, match="checkpoint_every=0 writes none"):
         train.train(config, stop_after=3, progress=False)
     with one_thread():  # both sides on one thread, so that the CPU kernels sum in the same order
@@ -222,7 +224,7 @@ def test_the_trainer_takes_the_steps_of_the_plain_loop(tiny_eeg_root, clip_dir, 
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         schedule = diffusion.NoiseSchedule(1000, "linear", "v_prediction")
         losses = loop.train_loop(model, optimizer, schedule, batches, config.cond_drop_prob, config.grad_clip,
-                                 seed=config.seed)
+                                 seed=config.seed, high_noise_fraction=config.high_noise_fraction)
     assert not (tmp_path / "run" / "checkpoints").exists()
     assert losses == result.losses  # bit for bit
     assert_same_weights(weights(result.model_dir), model.state_dict())
@@ -230,7 +232,8 @@ def test_the_trainer_takes_the_steps_of_the_plain_loop(tiny_eeg_root, clip_dir, 
     torch.manual_seed(config.seed)
     other = unet.UNet1D(n_channels=17, cond_dim=32, conditioning="cross_attention", base_channels=16)
     loop.train_loop(other, torch.optim.AdamW(other.parameters(), lr=config.lr, weight_decay=config.weight_decay),
-                    schedule, batches, config.cond_drop_prob, config.grad_clip, seed=config.seed + 1)
+                    schedule, batches, config.cond_drop_prob, config.grad_clip, seed=config.seed + 1,
+                    high_noise_fraction=config.high_noise_fraction)
     assert (other.input_conv.weight - model.input_conv.weight).abs().max() > 1e-4
 
 

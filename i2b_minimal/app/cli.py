@@ -14,6 +14,7 @@ from pathlib import Path
 # By its real path: `python -m i2b_minimal.cli` runs this file under its short name, where `.arguments` would
 # be looked for in i2b_minimal/ itself.
 from i2b_minimal.app.arguments import Parser, add_config_options, given_fields, parse_subjects
+from i2b_minimal.datasets.splits import SCORED_SPLITS
 
 
 # ----------------------------------------------------------------------------- data
@@ -169,7 +170,7 @@ def _cmd_evaluate(args) -> int:
         result = pipeline.evaluate(args.checkpoint, args.data_root, subject=args.subject,
                                    samples_per_image=args.samples_per_image, num_inference_steps=args.steps,
                                    sampler=args.sampler, guidance_scale=args.guidance_scale, seed=args.seed,
-                                   conditioning=args.conditioning, ridge=not args.no_ridge)
+                                   conditioning=args.conditioning, ridge=not args.no_ridge, split=args.split)
     if args.json:
         _print_json(result)
     else:
@@ -219,6 +220,9 @@ def _add_pipeline_commands(sub) -> None:
     evaluate.add_argument("--data-root", type=Path, default=None, help="dataset root (default: the model's training data)")
     evaluate.add_argument("--subject", type=int, default=None, help="subject (default: the model's)")
     evaluate.add_argument("--no-ridge", action="store_true", help="skip the ridge baseline")
+    evaluate.add_argument("--split", choices=SCORED_SPLITS, default="test",
+                          help="score the test split, or the validation images of a model trained with "
+                               "--hold-out-validation (for choosing settings)")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     _add_sampling_options(evaluate, samples_per_image=4)
     evaluate.set_defaults(func=_cmd_evaluate)

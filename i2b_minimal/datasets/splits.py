@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # only a type here
     from .loaders import BrainData
 
 VALIDATION_FRACTION = 0.1
+SCORED_SPLITS = ("test", "validation")  # what an evaluation scores: the test split, or the validation images
 
 
 def validation_split(concepts: Sequence[str], fraction: float = VALIDATION_FRACTION,

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import timesteps
 from .hardware import autocast
 
 BETA_SCHEDULES = ("linear", "cosine")
@@ -129,11 +130,12 @@ def _randn(shape, generator, device) -> torch.Tensor:
 
 def training_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, cond: torch.Tensor | None,
                   null_condition=None, cond_drop_prob: float = 0.1,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+                  generator: torch.Generator | None = None, high_noise_fraction: float = 0.0) -> torch.Tensor:
     """One Monte-Carlo estimate of the denoising loss (Ho et al. 2020, Alg. 1 and eq. 14).
 
-    Draw t uniformly and eps ~ N(0, I), noise x0 to x_t, and regress the network's
-    output on eps (or on v for ``prediction_type="v_prediction"``). Each example's
+    Draw t (uniformly, or with a ``high_noise_fraction`` share from the top tenth of the steps:
+    ``method/timesteps.py``, which says why the sampler stays exact) and eps ~ N(0, I), noise x0 to
+    x_t, and regress the network's output on eps (or on v for ``prediction_type="v_prediction"``). Each example's
     condition is replaced by ``null_condition(cond)`` with probability
     ``cond_drop_prob`` (Ho & Salimans 2022, Alg. 1): give the model's own
     ``null_condition``, the null that ``cond=None`` means, so that the unconditional
@@ -148,7 +150,7 @@ def training_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, cond: torch.
                          "null_condition (the model's, e.g. UNet1D.null_condition), or use cond_drop_prob=0")
     batch, device = x0.shape[0], x0.device
     source = generator.device if generator is not None else device
-    t = torch.randint(0, schedule.num_train_timesteps, (batch,), generator=generator, device=source).to(device)
+    t = timesteps.sample_timesteps(batch, schedule.num_train_timesteps, high_noise_fraction, generator, device)
     noise = _randn(x0.shape, generator, device)
     if cond is not None and cond_drop_prob > 0:
         drop = torch.rand(batch, generator=generator, device=source).to(device) < cond_drop_prob

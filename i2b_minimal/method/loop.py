@@ -9,7 +9,10 @@ With the condition dropout of classifier-free guidance (Ho & Salimans 2022, Algo
         gradient step on || eps - eps_theta(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t, c) ||^2
     until converged
 
-(The network may predict v instead of eps, Salimans & Ho 2022; the loss regresses whichever it predicts.)
+(The network may predict v instead of eps, Salimans & Ho 2022; the loss regresses whichever it predicts.
+``high_noise_fraction`` > 0 draws a share of t from the top tenth of the steps instead: the same
+minimiser at every t, so the same sampler, with more of the training where the image matters,
+``method/timesteps.py``.)
 
 A step has two halves: :func:`accumulate_gradient` (the loss of a batch and its
 gradient) and :func:`descend` (clip the gradient, take the optimiser step).
@@ -46,7 +49,7 @@ def accumulate_gradient(model, schedule: diffusion.NoiseSchedule, cond: torch.Te
                         null_condition: Callable | None, cond_drop_prob: float = 0.1,
                         generator: torch.Generator | None = None, weight: float = 1.0,
                         precision: contextlib.AbstractContextManager = contextlib.nullcontext(),
-                        backward: Callable = torch.Tensor.backward) -> torch.Tensor:
+                        backward: Callable = torch.Tensor.backward, high_noise_fraction: float = 0.0) -> torch.Tensor:
     """Algorithm 1 up to its gradient: the loss of the batch (c, x_0), and ``weight`` times its gradient.
 
     The gradient is added to the parameters' ``.grad``, so the batch may be one part of a step
@@ -55,7 +58,8 @@ def accumulate_gradient(model, schedule: diffusion.NoiseSchedule, cond: torch.Te
     autocast on a GPU and Accelerate's backward. Returns the (detached) loss.
     """
     with precision:
-        loss = diffusion.training_loss(model, schedule, x0, cond, null_condition, cond_drop_prob, generator)
+        loss = diffusion.training_loss(model, schedule, x0, cond, null_condition, cond_drop_prob, generator,
+                                       high_noise_fraction)
     backward(loss * weight)
     return loss.detach()
 
@@ -70,16 +74,17 @@ def descend(model: torch.nn.Module, optimizer: torch.optim.Optimizer, grad_clip:
 
 def training_step(model, optimizer: torch.optim.Optimizer, schedule: diffusion.NoiseSchedule,
                   cond: torch.Tensor | None, x0: torch.Tensor, cond_drop_prob: float = 0.1, grad_clip: float = 1.0,
-                  generator: torch.Generator | None = None) -> float:
+                  generator: torch.Generator | None = None, high_noise_fraction: float = 0.0) -> float:
     """One pass through Algorithm 1's loop on the batch (c, x_0); returns its loss."""
-    loss = accumulate_gradient(model, schedule, cond, x0, model.null_condition, cond_drop_prob, generator)
+    loss = accumulate_gradient(model, schedule, cond, x0, model.null_condition, cond_drop_prob, generator,
+                               high_noise_fraction=high_noise_fraction)
     descend(model, optimizer, grad_clip)
     return loss.item()
 
 
 def train_loop(model, optimizer: torch.optim.Optimizer, schedule: diffusion.NoiseSchedule,
                batches: Iterable[tuple[torch.Tensor | None, torch.Tensor]], cond_drop_prob: float = 0.1,
-               grad_clip: float = 1.0, seed: int = 0) -> list[float]:
+               grad_clip: float = 1.0, seed: int = 0, high_noise_fraction: float = 0.0) -> list[float]:
     """Algorithm 1 over ``batches`` of (cond, x0), one step each, step n drawing from ``step_generator(seed, n)``.
 
     Returns the loss of every step. The batches are the caller's: any iterable, a list or a generator.
@@ -87,5 +92,6 @@ def train_loop(model, optimizer: torch.optim.Optimizer, schedule: diffusion.Nois
     losses = []
     for step, (cond, x0) in enumerate(batches, start=1):
         generator = step_generator(seed, step, device=x0.device)
-        losses.append(training_step(model, optimizer, schedule, cond, x0, cond_drop_prob, grad_clip, generator))
+        losses.append(training_step(model, optimizer, schedule, cond, x0, cond_drop_prob, grad_clip, generator,
+                                    high_noise_fraction))
     return losses

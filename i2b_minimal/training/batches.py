@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from i2b_minimal.datasets import brain_dataset, features, loaders
+from i2b_minimal.datasets import brain_dataset, features, loaders, splits
 from i2b_minimal.method import clip
 
 from . import run_folder
@@ -37,6 +37,8 @@ class TrainingData:
 def prepare_data(config, progress: bool = True, accelerator=None) -> TrainingData:
     """Load ``config``'s training split, encode its images (cached beside the data), standardise each channel."""
     brain = loaders.load(config.modality, config.data_root, subject=config.subject, split="train")
+    if config.hold_out_validation:
+        brain, _ = splits.split_training_data(brain)
     image_features, encoder_info = None, None
     if config.conditioning != "none":
         encoder = clip.ImageEncoder(config.encoder, progress=progress)
@@ -60,6 +62,7 @@ def prepare_data(config, progress: bool = True, accelerator=None) -> TrainingDat
     info = {"dataset": brain.dataset, "subject": brain.subject, "ch_type": brain.ch_type, "ch_names": brain.ch_names,
             "sfreq": brain.sfreq, "times": brain.times.tolist(), "n_channels": len(brain.ch_names),
             "n_times": len(brain.times), "n_train_images": brain.n_images, "trials": config.trials,
+            "hold_out_validation": config.hold_out_validation,
             "conditioning": config.conditioning, "encoder": encoder_info,
             "cond_dim": None if image_features is None else int(image_features.shape[-1]),
             "data_fingerprint": run_folder.data_fingerprint(

@@ -77,6 +77,9 @@ class TrainConfig:
                                     bounds=Bounds(0, 1, high_open=True))
     # -- the data and the optimisation
     trials: str = _setting("mean", "average the repetitions or draw single trials", TRIALS, fixed=True)
+    hold_out_validation: bool = _setting(
+        False, "train on the training images outside the validation concepts of datasets/splits.py only, so that "
+               "settings can be chosen on the held-out ones (never on the test split)", fixed=True)
     steps: int = _setting(2000, "optimiser steps", bounds=whole(1))
     batch_size: int = _setting(64, "global batch of one optimiser step, over all processes and micro-batches",
                                bounds=whole(1))
@@ -91,6 +94,9 @@ class TrainConfig:
     cond_drop_prob: float = _setting(0.1, "probability of dropping the image (classifier-free guidance)",
                                     bounds=Bounds(0, 1))
     # -- the diffusion (method/diffusion.py)
+    high_noise_fraction: float = _setting(
+        0.0, "share of each batch whose step t is drawn from the top tenth of the T steps instead of all of them "
+             "(method/timesteps.py); 0: Ho et al.'s uniform t", bounds=Bounds(0, 1, high_open=True))
     num_train_timesteps: int = _setting(1000, "diffusion steps T", fixed=True, bounds=whole(1))
     beta_schedule: str = _setting("linear", "noise schedule", diffusion.BETA_SCHEDULES, fixed=True)
     # v (Salimans & Ho 2022), not epsilon: with a linear schedule an epsilon network's error is multiplied by

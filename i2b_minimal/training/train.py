@@ -164,7 +164,8 @@ def _optimiser_step(run: _Run, step: int, schedule, accelerator, ddp_model, ddp_
             loss = loop.accumulate_gradient(
                 ddp_model, schedule, None if cond is None else cond[rows].to(device), x0[rows].to(device),
                 run.model.null_condition, config.cond_drop_prob, loop.step_generator(config.seed, step, k, device),
-                weight=1 / micro_batches, precision=autocast(device), backward=accelerator.backward)
+                weight=1 / micro_batches, precision=autocast(device), backward=accelerator.backward,
+                high_noise_fraction=config.high_noise_fraction)
         shard_loss = accelerator.reduce(loss.float(), reduction="mean").item()  # the same on every process
         if not math.isfinite(shard_loss):  # before the optimiser step: the weights are still those of step - 1
             raise NonFiniteLossError(

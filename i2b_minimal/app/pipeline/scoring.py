@@ -35,7 +35,9 @@ images, ``evaluation/baselines.py``), the baseline's noise covariance, the
 channel statistics of the model. The test split is only scored. Nothing here
 is chosen by looking at scores: the sampling settings and ``num_draws`` are
 fixed in advance. Whatever is tuned on scores (steps, guidance, M, ...) must
-be tuned on ``datasets.splits.split_training_data``, never on this test set.
+be tuned on ``datasets.splits.split_training_data``, never on this test set:
+``split="validation"`` scores a model trained with ``hold_out_validation`` on
+the held-out validation images instead, with the baselines fitted on the rest.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import time
 from pathlib import Path
 
 from i2b_minimal.datasets import features as feature_cache
-from i2b_minimal.datasets import loaders
+from i2b_minimal.datasets import loaders, splits
 from i2b_minimal.datasets.things_format import detect_dataset
 from i2b_minimal.evaluation import ceilings, metrics, single_trial
 from i2b_minimal.method import clip, readouts
@@ -61,8 +63,11 @@ READOUTS = ("conditional_mean", "mean_of_k", "single")
 def evaluate(model="bundled", data_root=None, subject: int | None = None, sampling: SamplingSettings | None = None,
              *, conditioning: str | None = None, ridge: bool = True, ridge_encoder: str = "tiny",
              num_draws: int = readouts.DEFAULT_DRAWS, device=None, progress: bool = True,
-             return_signals: bool = False, **options):
+             return_signals: bool = False, split: str = "test", **options):
     """Score a model on the test split of ``data_root`` (default: the data it was trained on).
+
+    ``split="validation"``: on the validation images instead (``datasets/splits.py``), for model
+    selection; the model must have been trained without them (``hold_out_validation``).
 
     ``sampling`` (default :data:`EVALUATION_SAMPLING`), or its fields as keywords
     (``samples_per_image=4, num_inference_steps=50``...), says how to sample;
@@ -78,7 +83,7 @@ def evaluate(model="bundled", data_root=None, subject: int | None = None, sampli
     """
     began = time.perf_counter()
     settings = sampling_settings(sampling or EVALUATION_SAMPLING, **options)
-    trained, test, root = _model_and_test_data(model, data_root, subject, conditioning, device, progress)
+    trained, test, root = _model_and_test_data(model, data_root, subject, conditioning, device, progress, split)
     cond = None
     if trained.encoder is not None:
         cond = trained.condition(*feature_cache.encode_dataset(trained.encoder, test.image_paths, root / "features",
@@ -111,7 +116,8 @@ def evaluate(model="bundled", data_root=None, subject: int | None = None, sampli
     if ridge:
         start = time.perf_counter()
         encoder = trained.encoder or clip.ImageEncoder(ridge_encoder, device=device, progress=progress)
-        signals["ridge"], alpha, trials["generative_baseline"] = _baselines(encoder, test, root, settings, progress)
+        signals["ridge"], alpha, trials["generative_baseline"] = _baselines(encoder, test, root, settings, progress,
+                                                                            split)
         baseline = readouts.readout_predictions(trials["generative_baseline"], signals["ridge"])
         result["ridge"] = {**score(signals["ridge"]), "alpha": alpha}
         result["generative_baseline_readouts"] = {name: score(baseline[name]) for name in READOUTS}
@@ -134,6 +140,7 @@ def evaluate(model="bundled", data_root=None, subject: int | None = None, sampli
     result.update(samples_per_image=settings.samples_per_image, num_draws=num_draws, sampler=settings.sampler,
                   num_inference_steps=steps, guidance_scale=settings.guidance_scale, seed=settings.seed,
                   checkpoint=str(trained.path), dataset=test.dataset, data_root=str(root), subject=test.subject,
+                  split=split,
                   n_test_images=test.n_images, n_test_repetitions=test.n_repetitions, seconds=timings)
     result = finite_json(result)
     return (result, signals) if return_signals else result
@@ -185,19 +192,26 @@ def _single_trials(trials: dict, test) -> dict:
     return out
 
 
-def _model_and_test_data(model, data_root, subject, conditioning, device, progress):
-    """The model (loaded when given by name), the test split it is scored on, and that split's root.
+def _model_and_test_data(model, data_root, subject, conditioning, device, progress, split="test"):
+    """The model (loaded when given by name), the images it is scored on (``split``), and their root.
 
-    Refuses a model made for other data or another conditioning before any sampling.
+    Refuses a model made for other data or another conditioning, or one that saw the validation images
+    it would be scored on, before any sampling.
     """
+    if split not in splits.SCORED_SPLITS:
+        raise ValueError(f"split must be one of {splits.SCORED_SPLITS}, not {split!r}")
     path = model.path if isinstance(model, TrainedModel) else resolve_model(model)
     meta = model.meta if isinstance(model, TrainedModel) else export.read_meta(path)
+    if split == "validation" and not meta.get("hold_out_validation"):
+        raise ValueError(f"the model at {path} was trained on the validation images too, so scoring it on them says "
+                         "nothing about new images; train it with --hold-out-validation (TrainConfig."
+                         "hold_out_validation=True) to score it on split='validation'")
     root = Path(data_root) if data_root is not None else training_root(meta)
     subject = int(subject if subject is not None else meta["subject"])
     if not root.is_dir():
         fix = how_to_make(root, subject, meta["dataset"])
         raise FileNotFoundError(f"dataset root {root} does not exist; {fix}, or pass another --data-root")
-    test = loaders.load(detect_dataset(root) or meta["dataset"], root, subject=subject, split="test")
+    test = _scored_images(detect_dataset(root) or meta["dataset"], root, subject, split)
     if not isinstance(model, TrainedModel):
         return load_model(path, data=test, conditioning=conditioning, device=device, progress=progress), test, root
     export.check_compatible(meta, export.describe(test, model.encoder, conditioning or meta["conditioning"]),
@@ -205,17 +219,31 @@ def _model_and_test_data(model, data_root, subject, conditioning, device, progre
     return model, test, root
 
 
-def _baselines(encoder, test, root: Path, settings: SamplingSettings, progress: bool):
+def _scored_images(dataset: str, root: Path, subject: int, split: str):
+    """What is scored: the test split, or the validation images of the training split."""
+    if split == "validation":
+        return splits.split_training_data(loaders.load(dataset, root, subject=subject, split="train"))[1]
+    return loaders.load(dataset, root, subject=subject, split="test")
+
+
+def _fitted_images(dataset: str, root: Path, subject: int, split: str):
+    """What the baselines fit on: the training split, less its validation images when those are scored."""
+    training = loaders.load(dataset, root, subject=subject, split="train")
+    return splits.split_training_data(training)[0] if split == "validation" else training
+
+
+def _baselines(encoder, test, root: Path, settings: SamplingSettings, progress: bool, split: str = "test"):
     """Ridge's test predictions, its penalty, and the generative baseline's ``samples_per_image`` samples per image.
 
-    Both are fitted on the training split only, on its pooled CLIP features:
+    Both are fitted on the training split only (less the validation images when those are scored), on its
+    pooled CLIP features:
     ridge on the repetition means, the baseline's noise on the single trials
     about ridge's fit. The baseline samples with the sampling seed.
     """
     from i2b_minimal.evaluation.baselines import RidgeEncoder
     from i2b_minimal.evaluation.gaussian_baseline import GaussianResidualBaseline
 
-    training = loaders.load(test.dataset, root, subject=test.subject, split="train")
+    training = _fitted_images(test.dataset, root, test.subject, split)
     _, train_pooled = feature_cache.encode_dataset(encoder, training.image_paths, root / "features", progress=progress)
     _, test_pooled = feature_cache.encode_dataset(encoder, test.image_paths, root / "features", progress=progress)
     linear = RidgeEncoder(progress=progress).fit(train_pooled, training.mean_over_repetitions())
