@@ -127,3 +127,28 @@ def test_clip_commands_are_wired():
     args = cli.build_parser().parse_args(["clip", "train", "--steps", "5", "--out", "somewhere"])
     assert args.func is cli._cmd_clip_train and args.steps == 5 and str(args.out) == "somewhere"
     assert cli.build_parser().parse_args(["clip", "eval"]).func is cli._cmd_clip_eval
+
+
+def test_near_twin_groups_differ_from_their_anchor_in_exactly_one_attribute():
+    groups = tiny_clip.sample_groups(np.random.default_rng(0), n_groups=300, group_size=4)
+    assert len(groups) == 300 and all(len(group) == 4 for group in groups)
+    captions = [synthetic.caption(a) for group in groups for a in group]
+    assert len(set(captions)) == len(captions)  # no combination twice, in a group or across groups
+    assert not any(tiny_clip.is_held_out(a) for group in groups for a in group)
+    changed = []
+    for anchor, *twins in groups:
+        for twin in twins:
+            differing = [name for name in synthetic.ATTRIBUTES if twin[name] != anchor[name]]
+            assert len(differing) == 1
+            changed += differing
+    # The changed attribute is drawn uniformly: each of the six is changed in about a sixth of the 900 twins.
+    counts = {name: changed.count(name) for name in synthetic.ATTRIBUTES}
+    assert all(100 < count < 200 for count in counts.values()), counts
+    with pytest.raises(ValueError, match="group_size must be at least 1"):
+        tiny_clip.sample_groups(np.random.default_rng(0), 1, 0)
+
+
+def test_batches_that_would_split_a_group_of_near_twins_are_refused(tmp_path):
+    config = tiny_clip.TinyCLIPConfig(steps=1, batch_size=30, pool_size=64, group_size=4)
+    with pytest.raises(ValueError, match="must be multiples of group_size 4"):
+        tiny_clip.train(tmp_path, config, progress=False)

@@ -12,6 +12,7 @@ al. 2023), so that the real loaders read the synthetic world unchanged.
 
 from __future__ import annotations
 
+import io
 import itertools
 from pathlib import Path
 
@@ -38,6 +39,7 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
 # The attributes a concept fixes; its images vary the others (size, position).
 CONCEPT_ATTRIBUTES = ("colour", "texture", "shape", "background")
 IMAGE_SIZE = 128
+JPEG_QUALITY = 90
 
 
 def horizontal_side(position: str) -> int:
@@ -131,11 +133,23 @@ def _eeg_images(rng: np.random.Generator, spec: dict) -> list[dict]:
     return rows
 
 
+def jpeg_bytes(attributes: dict) -> bytes:
+    """The image file the datasets store for ``attributes``: drawn at ``IMAGE_SIZE`` px, JPEG at ``JPEG_QUALITY``."""
+    buffer = io.BytesIO()
+    draw_image(attributes, IMAGE_SIZE).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def dataset_image(attributes: dict) -> Image.Image:
+    """The picture as a dataset image file holds it once read (compression included): what the tiny CLIP learns on."""
+    return Image.open(io.BytesIO(jpeg_bytes(attributes))).convert("RGB")
+
+
 def _write_images(root: Path, rows: list[dict], progress: bool) -> None:
     for row in tqdm(rows, desc="drawing images", unit="img", disable=not progress):
         # Atomic, like every other file: a notebook may read the images of a world that is being remade.
         with atomic_path(root / row["image_path"]) as tmp:
-            draw_image(row, IMAGE_SIZE).save(tmp, format="JPEG", quality=90)
+            tmp.write_bytes(jpeg_bytes(row))
 
 
 def _write_ground_truth(root: Path, subject: int, responses: np.ndarray) -> None:

@@ -40,6 +40,8 @@ def write_model_card(folder=TINY_CLIP_DIR) -> Path:
                       for r in (metrics["retrieval"], metrics["retrieval_drawn_at_128px"])]
     probe_rows = [f"| {a} | {len(values)} | " + " | ".join(f"{probe[a][view]:.3f}" for view in PROBE_VIEWS)
                   + f" | {probe[a]['chance']:.3f} |" for a, values in synthetic.ATTRIBUTES.items()]
+    property_rows = [f"| {name} | " + " | ".join(f"{r2[view]:.2f}" for view in PROBE_VIEWS) + " |"
+                     for name, r2 in probe["properties"].items()]
     weak = [f"{a} ({probe[a]['pooled']:.3f} against {probe[a]['chance']:.3f})" for a in synthetic.ATTRIBUTES
             if probe[a]["pooled"] < 2 * probe[a]["chance"]]
     template = CARD_TEMPLATE.read_text()
@@ -49,6 +51,7 @@ def write_model_card(folder=TINY_CLIP_DIR) -> Path:
         vocab_size=len(WordTokenizer.load(folder / "text").vocab), n_tokens=n_tokens,
         n_features=n_tokens * config["hidden_size"], alpha_min=min(probe["alphas"]), alpha_max=max(probe["alphas"]),
         held_out_every=HELD_OUT_EVERY, chance_loss=math.log(config["batch_size"]),
-        retrieval_rows="\n".join(retrieval_rows), probe_rows="\n".join(probe_rows), weak=", ".join(weak) or "none")
+        retrieval_rows="\n".join(retrieval_rows), probe_rows="\n".join(probe_rows), weak=", ".join(weak) or "none",
+        property_rows="\n".join(property_rows))
     (folder / "MODEL_CARD.md").write_text(card)
     return folder / "MODEL_CARD.md"

@@ -1,4 +1,10 @@
-"""Is the tiny CLIP any good? Retrieval and linear probes, on attribute combinations training never saw."""
+"""Is the tiny CLIP any good? Retrieval and linear probes, on attribute combinations training never saw.
+
+Two kinds of probe read the same features: one classifier per attribute (the six words of a caption), and one
+linear regression per **property the simulated brain responds to** (``pictures.image_features``: side, height,
+size, contrast, luminance, shape complexity and roundness, hue, saturation, texture energy), scored by R^2.
+The second says whether the features carry what a linear read-out of the brain's law would need.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from i2b_minimal.method.clip import TINY_CLIP_DIR, ImageEncoder
-from i2b_minimal.world import synthetic
+from i2b_minimal.world import pictures, synthetic
 
 from .tokenizer import WordTokenizer
 from .towers import IMAGE_SIZE
@@ -41,6 +47,23 @@ def retrieval(folder=TINY_CLIP_DIR, n_images: int = 500, seed: int = 1, draw_siz
     return result
 
 
+def _property_probes(features: dict, train_world: list[dict], test_world: list[dict]) -> dict:
+    """{property: {view: held-out R^2}}: ridge regression (penalty by leave-one-out CV) per brain-relevant property."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    targets = {split: pictures.image_features(world) for split, world in (("train", train_world), ("test", test_world))}
+    result = {}
+    for name in targets["train"]:
+        result[name] = {}
+        for view in PROBE_VIEWS:
+            probe = make_pipeline(StandardScaler(), RidgeCV(alphas=PROBE_ALPHAS))
+            probe.fit(features["train"][view], targets["train"][name])
+            result[name][view] = round(float(probe.score(features["test"][view], targets["test"][name])), 4)
+    return result
+
+
 def linear_probe(folder=TINY_CLIP_DIR, n_train: int = 3000, n_test: int = 1000, seed: int = 2,
                  progress: bool = True) -> dict:
     """Held-out accuracy of one linear probe per attribute, on three views of the same image features.
@@ -59,10 +82,11 @@ def linear_probe(folder=TINY_CLIP_DIR, n_train: int = 3000, n_test: int = 1000, 
     train_world, test_world = sample_world(rng, n_train, held_out=False), sample_world(rng, n_test, held_out=True)
     encoder, features = ImageEncoder(folder, progress=False), {}
     for split, world in (("train", train_world), ("test", test_world)):
-        tokens, pooled = encoder.encode([synthetic.draw_image(a, IMAGE_SIZE) for a in world])
+        tokens, pooled = encoder.encode([synthetic.dataset_image(a) for a in world])  # pictures as datasets store them
         features[split] = {"pooled": pooled.numpy(), "mean_tokens": tokens.mean(dim=1).numpy(),
                            "all_tokens": tokens.flatten(1).numpy()}
-    result = {"n_train": n_train, "n_test": n_test, "seed": seed, "alphas": [float(a) for a in PROBE_ALPHAS]}
+    result = {"n_train": n_train, "n_test": n_test, "seed": seed, "alphas": [float(a) for a in PROBE_ALPHAS],
+              "properties": _property_probes(features, train_world, test_world)}
     for attribute in tqdm(synthetic.ATTRIBUTES, desc="linear probes", disable=not progress):
         y_train, y_test = [a[attribute] for a in train_world], [a[attribute] for a in test_world]
         row = {"chance": round(max(y_test.count(v) for v in set(y_test)) / n_test, 4), "alpha": {}}
