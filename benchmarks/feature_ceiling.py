@@ -24,6 +24,7 @@ import datetime
 import itertools
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,7 @@ from i2b_minimal.world import pictures
 def property_matrix(root, image_paths) -> np.ndarray:
     """The 11 low-level properties the simulated brain responds to, one row per image of ``image_paths``."""
     table = pd.read_csv(root / "ground_truth" / "images.csv").set_index("image_path")
-    rows = table.loc[list(image_paths)]
+    rows = table.loc[[Path(path).relative_to(root).as_posix() for path in image_paths]]  # the CSV's paths are relative
     values = pictures.image_features(rows.drop(columns=["split", "concept", "caption"]).to_dict("records"))
     return np.stack(list(values.values()), axis=1)
 
@@ -83,7 +84,8 @@ def main() -> None:
     for name, (fit_x, test_x, tokens) in views.items():
         ridge = RidgeEncoder(tokens=tokens, progress=False).fit(fit_x, training.mean_over_repetitions())
         score = metrics.post_stimulus_mean(metrics.correlation_across_images(ridge.predict(test_x), target), test.times)
-        dims = fit_x.shape[1] if fit_x.ndim == 2 else (fit_x.shape[2] if tokens == "mean" else fit_x[0].size)
+        shape = tuple(fit_x.shape)
+        dims = shape[1] if len(shape) == 2 else (shape[2] if tokens == "mean" else shape[1] * shape[2])
         print(f"| {name} | {dims:,} | {score:.3f} | {score / true_ceiling:.2f} | {ridge.alpha_:.3g} |", flush=True)
     print(f"\nTrue ceiling (the noiseless responses) {true_ceiling:.3f}; noise ceiling (Spearman-Brown) {ceiling:.3f}; "
           f"0.9 x the noise ceiling = {0.9 * ceiling:.3f}. Whole run {time.perf_counter() - began:.0f} s.")

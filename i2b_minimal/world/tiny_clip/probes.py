@@ -72,7 +72,8 @@ def linear_probe(folder=TINY_CLIP_DIR, n_train: int = 3000, n_test: int = 1000, 
     flattened 65 x 128 = 8320-number sequence that cross-attention reads). Probe: standardised features and a ridge
     classifier whose penalty is chosen among ``PROBE_ALPHAS`` by leave-one-out cross-validation on the training
     images (so 8320 features from 3000 images stay well-posed, and the test images never tune it). Trained on
-    training combinations, tested on unseen ones; chance is the test set's most frequent value.
+    training combinations, tested on unseen ones, every picture as the datasets store it; chance is the test set's
+    most frequent value. ``properties`` holds the R^2 of a ridge regression per brain-relevant property and view.
     """
     from sklearn.linear_model import RidgeClassifierCV
     from sklearn.pipeline import make_pipeline
