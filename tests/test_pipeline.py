@@ -9,6 +9,7 @@ import json
 import pytest
 
 from i2b_minimal import cli, pipeline, synthetic
+from i2b_minimal.app import report
 from test_evaluate_json import assert_evaluation_shape  # tests/ is on sys.path (pytest's default import mode)
 
 N_TEST_IMAGES = 100  # of the card's evaluation: 2-way identification counts wins over 100 x 99 pairs
@@ -77,6 +78,19 @@ def test_quickstart_prints_one_json_object_and_writes_the_report(tmp_path, monke
     for name in result["figures"]:
         assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     assert "topomaps.png" in (report / "README.md").read_text()
+
+
+def test_quickstart_prints_its_headline_next_to_both_baselines_and_both_ceilings(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("I2B_DATA_DIR", str(tmp_path / "data"))
+    code, out, _ = run_cli(capsys, "quickstart", "--out", tmp_path / "report")
+    assert code == 0
+    result = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    line = next(text for text in out.splitlines() if text.startswith("correlation across images"))
+    for words, value in (("model (conditional mean)", result["model"]["corr_across_images"]),
+                         ("ridge", result["ridge"]["corr_across_images"]),
+                         ("generative baseline (mean of 2)", result["generative_baseline"]["corr_across_images"]),
+                         ("noise ceiling", result["noise_ceiling"]), ("true ceiling", result["true_noise_ceiling"])):
+        assert f"{words} {report._fmt(value)}" in line, words
 
 
 def test_sample_names_the_images_that_do_not_exist(tmp_path, capsys):

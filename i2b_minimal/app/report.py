@@ -160,11 +160,14 @@ def ceiling_sentence(result: dict) -> str:
 
 
 def headline(result: dict) -> str:
-    """One line for the terminal: the headline readout against ridge and the ceiling."""
-    model, ridge = result["model"], result.get("ridge", {})
+    """One line for the terminal: the headline readout against both baselines and the ceilings."""
+    model, ridge, k = result["model"], result.get("ridge", {}), result["samples_per_image"]
+    baseline = result.get("generative_baseline", {})
+    true = f", true ceiling {_fmt(result['true_noise_ceiling'])}" if "true_noise_ceiling" in result else ""
     return (f"correlation across images: model (conditional mean) {_fmt(model['corr_across_images'])}, mean of "
-            f"{result['samples_per_image']} samples {_fmt(result['readouts']['mean_of_k']['corr_across_images'])}, "
-            f"ridge {_fmt(ridge.get('corr_across_images'))}, noise ceiling {_fmt(result['noise_ceiling'])}; "
+            f"{k} samples {_fmt(result['readouts']['mean_of_k']['corr_across_images'])}, "
+            f"ridge {_fmt(ridge.get('corr_across_images'))}, generative baseline (mean of {k}) "
+            f"{_fmt(baseline.get('corr_across_images'))}, noise ceiling {_fmt(result['noise_ceiling'])}{true}; "
             f"centred 2-way identification {_fmt(model['identification_2way'])}")
 
 
