@@ -34,16 +34,15 @@ training recipe's defaults), and it never sees the test set; the sampling
 settings and M are fixed in advance.
 
 Run: ``python benchmarks/quality.py`` (all parts), ``--parts perfect bundled``,
-``--quick`` for a smoke run on the tiny world. Results: ``benchmarks/results/quality.md``.
+``--quick`` for a smoke run on the tiny world; ``--modality meg --parts ablation`` trains the same recipe on the
+``small`` MEG world (``--modes`` and ``--seeds`` choose what to train). Results: ``benchmarks/results/quality.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import dataclasses
 import datetime
-import multiprocessing
 import os
 import sys
 import time
@@ -51,46 +50,14 @@ from pathlib import Path
 
 import numpy as np
 
-from i2b_minimal import metrics, pipeline, report, synthetic, train, unet
+from i2b_minimal import metrics, pipeline, report, synthetic, unet
 from i2b_minimal.datasets import loaders
 from i2b_minimal.evaluation import bootstrap
+from quality_runs import recipe, run_all  # benchmarks/ is on sys.path when this script runs
 
 PARTS = ("perfect", "bundled", "ablation", "samplers", "recipe")
 MODES = unet.CONDITIONING_MODES
 KS = (1, 4, 16, 64)
-
-
-def recipe(mode: str, root: Path, args) -> train.TrainConfig:
-    """The one training recipe every conditioning mode gets: the quickstart's, at ``--steps``, ``--width``, ``--batch-size``."""
-    quickstart = pipeline.quickstart_config(root, Path(args.runs) / mode)
-    return dataclasses.replace(quickstart, conditioning=mode, base_channels=args.width, steps=args.steps,
-                               batch_size=args.batch_size, warmup_steps=min(100, args.steps // 10),
-                               checkpoint_every=args.steps)
-
-
-def train_and_score(config: train.TrainConfig, root: Path, split: str, samples_per_image: int, baselines: bool):
-    """One training run, then its evaluation on ``split``: (result, the arrays the tables need, seconds trained).
-
-    A function of its own so that ``--jobs`` can run several in worker processes, one torch thread each (the
-    package's policy on two cores), each its own program as far as the scheduler is concerned.
-    """
-    start = time.perf_counter()
-    run = train.train(config, overwrite=True, progress=False)
-    trained_s = time.perf_counter() - start
-    result, signals = pipeline.evaluate(pipeline.load_model(run.model_dir), root, split=split, ridge=baselines,
-                                        samples_per_image=samples_per_image, progress=False, return_signals=True)
-    arrays = {"conditional_mean": signals["readouts"]["conditional_mean"], "real": signals["real"],
-              "ridge": signals.get("ridge"), "times": signals["times"]}
-    return result, arrays, trained_s
-
-
-def run_all(jobs: list[tuple], workers: int) -> list:
-    """:func:`train_and_score` for each argument tuple of ``jobs``, ``workers`` at a time, in the jobs' order."""
-    if workers == 1:
-        return [train_and_score(*job) for job in jobs]
-    context = multiprocessing.get_context("spawn")  # fork after torch has started its threads can deadlock
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        return list(pool.map(train_and_score, *zip(*jobs)))
 
 
 def recipe_choice(root: Path, args) -> str:
@@ -161,13 +128,13 @@ def ablation(root: Path, args) -> tuple[str, dict]:
     jobs = [(dataclasses.replace(recipe(mode, root, args), seed=seed,
                                  output_dir=str(Path(args.runs) / f"{mode}-seed{seed}")),
              root, "test", args.samples_per_image, mode == "cross_attention" and seed == args.seeds[0])
-            for mode in MODES for seed in args.seeds]
+            for mode in args.modes for seed in args.seeds]
     done = iter(run_all(jobs, args.jobs))
-    results = {mode: [next(done) for _ in args.seeds] for mode in MODES}
+    results = {mode: [next(done) for _ in args.seeds] for mode in args.modes}
     first = results["cross_attention"][0][0]
 
-    def spread(values):
-        return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) if len(values) > 1 else float('nan'):.3f}"
+    def spread(values):  # mean ± sd over seeds; the value alone for one seed
+        return f"{np.mean(values):.3f}" + (f" ± {np.std(values, ddof=1):.3f}" if len(values) > 1 else "")
 
     lines = ["| | conditional mean | mean of K | 1 sample | 2-way (cond. mean) | dispersion, lowest channel | "
              "highest | C2ST | trained (s) |", "|---" * 9 + "|"]
@@ -265,6 +232,9 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--samples-per-image", type=int, default=4, help="K, DDIM samples per test image")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="(ablation) training seeds per mode")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="(ablation) conditioning modes")
+    parser.add_argument("--modality", choices=("eeg", "meg"), default="eeg",
+                        help="the synthetic world (meg: the recipe and ablation parts only)")
     parser.add_argument("--runs", default="runs/quality", help="where the ablation's training runs go")
     parser.add_argument("--recipes", nargs="+", default=["0:mean", "0.5:mean", "0:single", "0.5:single"],
                         help="(recipe) HIGH_NOISE_FRACTION:TRIALS pairs to compare on the validation split")
@@ -272,12 +242,17 @@ def main(argv=None) -> None:
                         help="training runs at once (recipe, ablation), one torch thread each (default: half the cores)")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny world, 20 steps, width 16")
     args = parser.parse_args(argv)
+    if args.modality == "meg" and set(args.parts) - {"recipe", "ablation"}:
+        parser.error("--modality meg runs the recipe and ablation parts only (the other parts are about the EEG "
+                     "world and its bundled model): add --parts ablation")
+    if "cross_attention" not in args.modes:
+        parser.error("--modes must include cross_attention: every comparison is against it")
     preset = "tiny" if args.quick else "small"
     if args.quick:
         args.steps, args.width, args.batch_size, args.samples_per_image = 20, 16, 16, 2
-    root = synthetic.ensure_dataset(None, "eeg", preset, subjects=[1])
+    root = synthetic.ensure_dataset(None, args.modality, preset, subjects=[1])
     began, load = time.perf_counter(), os.getloadavg()
-    print(f"# Quality on the synthetic `{preset}` EEG world, subject 1\n")
+    print(f"# Quality on the synthetic `{preset}` {args.modality.upper()} world, subject 1\n")
     print(f"`python benchmarks/quality.py {' '.join(sys.argv[1:] if argv is None else argv)}`, "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, load average {load[0]:.2f}.\n")
     sampler_scores = None
