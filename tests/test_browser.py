@@ -154,6 +154,24 @@ def _accept_kernel_dialog(page, timeout_ms: int) -> None:
         pass  # no dialog: the kernel was up
 
 
+def _choose_run_all_cells(page, tries: int = 12) -> None:
+    """Run > Run All Cells from the menu bar; a dialog that comes up first (the kernel choice, which a busy machine
+    may show at any moment) is accepted, and the two clicks are tried again."""
+    menu = page.locator(".lm-MenuBar-itemLabel", has_text="Run").first
+    item = page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first
+    for _ in range(tries):
+        _accept_kernel_dialog(page, timeout_ms=500)
+        try:
+            menu.click(timeout=5_000)
+            item.click(timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            if page.locator(".jp-Dialog").count() == 0:  # a dialog is accepted above; Escape would cancel it
+                page.keyboard.press("Escape")  # close a half-open menu before the next try
+    menu.click()  # once more with the page's timeout, so that a failure says what covered the menu
+    item.click()
+
+
 def _run_all_cells(page, attempts: int = 4) -> None:
     """Run > Run All Cells, as a reader does, until every code cell has run.
 
@@ -164,9 +182,7 @@ def _run_all_cells(page, attempts: int = 4) -> None:
     """
     for _ in range(attempts):
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=RUN_ALL_TIMEOUT_MS)
-        _accept_kernel_dialog(page, timeout_ms=1_000)  # it may also come up on its own, as the notebook opens
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        _choose_run_all_cells(page)
         _accept_kernel_dialog(page, timeout_ms=5_000)
         deadline, stalled = time.monotonic() + RUN_ALL_TIMEOUT_MS / 1000, 0
         while time.monotonic() < deadline:
