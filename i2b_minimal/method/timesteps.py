@@ -5,7 +5,7 @@ from another distribution p(t) is the same objective weighted by
 w(t) = T p(t), and every positive weighting has the same minimiser at every t:
 the conditional expectation of the network's target given (x_t, t, c)
 (Kingma & Gao 2023, "Understanding diffusion objectives as the ELBO with simple
-data augmentation", sec. 3-4; Kingma et al. 2021, VDM, sec. 5). So changing
+data augmentation"; Kingma et al. 2021, "Variational diffusion models"). So changing
 p(t) leaves the reverse process, DDPM and DDIM exactly as they are; what it
 changes is where a network of finite size, trained for finite steps, spends
 its effort.
