@@ -84,8 +84,7 @@ def main() -> None:
     for name, (fit_x, test_x, tokens) in views.items():
         ridge = RidgeEncoder(tokens=tokens, progress=False).fit(fit_x, training.mean_over_repetitions())
         score = metrics.post_stimulus_mean(metrics.correlation_across_images(ridge.predict(test_x), target), test.times)
-        shape = tuple(fit_x.shape)
-        dims = shape[1] if len(shape) == 2 else (shape[2] if tokens == "mean" else shape[1] * shape[2])
+        dims = fit_x.shape[-1] if tokens == "mean" else int(np.prod(fit_x.shape[1:]))  # what ridge reads per image
         print(f"| {name} | {dims:,} | {score:.3f} | {score / true_ceiling:.2f} | {ridge.alpha_:.3g} |", flush=True)
     print(f"\nTrue ceiling (the noiseless responses) {true_ceiling:.3f}; noise ceiling (Spearman-Brown) {ceiling:.3f}; "
           f"0.9 x the noise ceiling = {0.9 * ceiling:.3f}. Whole run {time.perf_counter() - began:.0f} s.")

@@ -48,19 +48,26 @@ def retrieval(folder=TINY_CLIP_DIR, n_images: int = 500, seed: int = 1, draw_siz
 
 
 def _property_probes(features: dict, train_world: list[dict], test_world: list[dict]) -> dict:
-    """{property: {view: held-out R^2}}: ridge regression (penalty by leave-one-out CV) per brain-relevant property."""
+    """{property: {view: held-out R^2}}: ridge regression (penalty by leave-one-out CV) per brain-relevant property.
+
+    One fit per view serves all the properties: ``alpha_per_target`` chooses each property's penalty by its own
+    leave-one-out error, as a fit of its own would, from one decomposition of the features.
+    """
     from sklearn.linear_model import RidgeCV
+    from sklearn.metrics import r2_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     targets = {split: pictures.image_features(world) for split, world in (("train", train_world), ("test", test_world))}
-    result = {}
-    for name in targets["train"]:
-        result[name] = {}
-        for view in PROBE_VIEWS:
-            probe = make_pipeline(StandardScaler(), RidgeCV(alphas=PROBE_ALPHAS))
-            probe.fit(features["train"][view], targets["train"][name])
-            result[name][view] = round(float(probe.score(features["test"][view], targets["test"][name])), 4)
+    names = list(targets["train"])
+    train_y, test_y = (np.stack([targets[split][name] for name in names], axis=1) for split in ("train", "test"))
+    result = {name: {} for name in names}
+    for view in PROBE_VIEWS:
+        probe = make_pipeline(StandardScaler(), RidgeCV(alphas=PROBE_ALPHAS, alpha_per_target=True))
+        probe.fit(features["train"][view], train_y)
+        scores = r2_score(test_y, probe.predict(features["test"][view]), multioutput="raw_values")
+        for name, score in zip(names, scores):
+            result[name][view] = round(float(score), 4)
     return result
 
 
