@@ -135,6 +135,8 @@ def other_value(field, default):
         return None, not default
     if field.name in ("channel_mults", "attention_levels"):
         return "1,3", (1, 3)
+    if field.name == "subjects":
+        return "2-4", (2, 3, 4)
     if isinstance(default, float):  # inside its valid range: halfway to its upper bound, if it has one
         value = (default + field.metadata["bounds"].high) / 2 if field.metadata["bounds"].high else default + 3
         return str(value), value
@@ -155,7 +157,13 @@ def test_every_config_field_is_an_option_of_i2b_train():
         argv = ["train", f"--{flag}", word] if word is not None else ["train", f"--{'' if value else 'no-'}{flag}"]
         config = cli.config_from_args(cli.build_parser().parse_args(argv))
         assert config == dataclasses.replace(base, **{field.name: value}), argv
-    assert {f.name.replace("_", "-") for f in dataclasses.fields(TrainConfig)} >= set(FIRST_TRAIN_OPTIONS)
+    options = {f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(TrainConfig)}
+    options |= {alias for f in dataclasses.fields(TrainConfig) for alias in f.metadata["aliases"]}
+    assert options >= {f"--{name}" for name in FIRST_TRAIN_OPTIONS}
+    # The old --subject still names one subject; --subjects takes several, with ranges.
+    assert cli.config_from_args(cli.build_parser().parse_args(["train", "--subject", "3"])).subjects == (3,)
+    assert cli.config_from_args(cli.build_parser().parse_args(["train", "--subjects", "1-3,5"])).subjects == \
+        (1, 2, 3, 5)
 
 
 def test_train_options_carry_the_config_help_and_choices_and_cost_i2b_help_no_torch(capsys, monkeypatch):
@@ -217,7 +225,7 @@ def test_the_trainer_takes_the_steps_of_the_plain_loop(tiny_eeg_root, clip_dir, 
     with one_thread():  # both sides on one thread, so that the CPU kernels sum in the same order
         result = train.train(config, progress=False)
         prepared = train.prepare_data(config, progress=False)  # a fresh dataset: its single-trial draws start again
-        batches = [train.global_batch(prepared.dataset, config.seed, step, config.batch_size)
+        batches = [train.global_batch(prepared.dataset, config.seed, step, config.batch_size)[:2]
                    for step in range(1, config.steps + 1)]
         torch.manual_seed(config.seed)  # the trainer draws its initial weights from the seed alone
         model = unet.UNet1D(n_channels=17, cond_dim=32, conditioning="cross_attention", base_channels=16)

@@ -16,29 +16,28 @@ import types
 import typing
 
 
+def parse_ints(text: str) -> tuple[int, ...]:
+    """``"1,2,2"`` -> ``(1, 2, 2)``; ``"1-3,5"`` -> ``(1, 2, 3, 5)``; ``""`` -> ``()``."""
+    numbers: list[int] = []
+    try:
+        for part in (p.strip() for p in text.split(",")):
+            if "-" in part[1:]:  # a range a-b (a leading minus is a sign)
+                first, last = part.split("-", 1)
+                numbers.extend(range(int(first), int(last) + 1))
+            elif part:
+                numbers.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, e.g. 1,2,2 or 1-3, not "
+                                         f"{text!r}") from None
+    return tuple(numbers)
+
+
 def parse_subjects(text: str) -> list[int]:
-    """``"1-3,5"`` -> ``[1, 2, 3, 5]``."""
-    subjects: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "-" in part:
-            first, last = part.split("-", 1)
-            subjects.extend(range(int(first), int(last) + 1))
-        else:
-            subjects.append(int(part))
+    """``"1-3,5"`` -> ``[1, 2, 3, 5]``; at least one subject."""
+    subjects = list(parse_ints(text))
     if not subjects:
         raise argparse.ArgumentTypeError(f"no subject numbers in {text!r}; write e.g. 1-3 or 1,4")
     return subjects
-
-
-def parse_ints(text: str) -> tuple[int, ...]:
-    """``"1,2,2"`` -> ``(1, 2, 2)``; ``""`` -> ``()``."""
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, e.g. 1,2,2, not {text!r}") from None
 
 
 def add_config_options(parser: argparse.ArgumentParser, config_class) -> None:
@@ -49,14 +48,15 @@ def add_config_options(parser: argparse.ArgumentParser, config_class) -> None:
     """
     hints = typing.get_type_hints(config_class)
     for field in dataclasses.fields(config_class):
-        flag, kind = f"--{field.name.replace('_', '-')}", hints[field.name]
+        flags, kind = (f"--{field.name.replace('_', '-')}", *field.metadata.get("aliases", ())), hints[field.name]
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=field.metadata["help"])
+            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, default=None,
+                                help=field.metadata["help"])
             continue
         if isinstance(kind, types.UnionType):  # X | None -> X
             kind = next(k for k in typing.get_args(kind) if k is not type(None))
         parse = parse_ints if typing.get_origin(kind) is tuple else kind
-        parser.add_argument(flag, type=parse, choices=field.metadata["choices"], default=None,
+        parser.add_argument(*flags, dest=field.name, type=parse, choices=field.metadata["choices"], default=None,
                             help=field.metadata["help"])
 
 

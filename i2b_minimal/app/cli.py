@@ -156,7 +156,7 @@ def _cmd_sample(args) -> int:
         raise IsADirectoryError(21, "Is a directory", str(args.out))
     signals = pipeline.generate(args.checkpoint, args.images, num_inference_steps=args.steps, sampler=args.sampler,
                                 guidance_scale=args.guidance_scale, samples_per_image=args.samples_per_image,
-                                seed=args.seed)
+                                seed=args.seed, subject=args.subject)
     with runtime.atomic_path(args.out) as tmp:
         with open(tmp, "wb") as handle:
             np.save(handle, signals)
@@ -212,13 +212,17 @@ def _add_pipeline_commands(sub) -> None:
     sample = sub.add_parser("sample", help="generate brain signals for image files")
     sample.add_argument("images", nargs="+", type=Path, help="image files")
     sample.add_argument("--out", type=Path, default=Path("samples.npy"), help="where to save the signals (.npy)")
+    sample.add_argument("--subject", type=int, default=None,
+                        help="whose responses, for a model of several subjects (default: its first)")
     _add_sampling_options(sample, samples_per_image=1)
     sample.set_defaults(func=_cmd_sample)
 
     evaluate = sub.add_parser("evaluate", help="score a model on a test set, next to ridge and the noise ceiling",
                               deferred=_conditioning_option)
     evaluate.add_argument("--data-root", type=Path, default=None, help="dataset root (default: the model's training data)")
-    evaluate.add_argument("--subject", type=int, default=None, help="subject (default: the model's)")
+    evaluate.add_argument("--subject", type=int, default=None,
+                          help="whose test data to score (default: the model's first subject); a subject the model "
+                               "was not trained on is scored cross-subject")
     evaluate.add_argument("--no-ridge", action="store_true", help="skip the ridge baseline")
     evaluate.add_argument("--split", choices=SCORED_SPLITS, default="test",
                           help="score the test split, or the validation images of a model trained with "

@@ -92,7 +92,9 @@ def write_summary(out, result: dict) -> tuple[Path, Path]:
 def markdown(result: dict) -> str:
     """The report page: what was run, the table of scores, the ceilings, the single-trial checks, the figures."""
     k = result["samples_per_image"]
-    lines = [f"# i2b report: {result['conditioning']} on {result['dataset']} subject {result['subject']}", "",
+    relation = "" if result.get("subject_relation", "within") == "within" else (
+        f" (cross-subject: the model was trained on subjects {result['trained_subjects']})")
+    lines = [f"# i2b report: {result['conditioning']} on {result['dataset']} subject {result['subject']}{relation}", "",
              f"Model `{result['checkpoint']}`, {result['sampler'].upper()} with {result['num_inference_steps']} steps, "
              f"guidance scale {result['guidance_scale']}, seed {result['seed']}; test set `{result['data_root']}` "
              f"({result['n_test_images']} images x {result['n_test_repetitions']} repetitions, averaged).", "",

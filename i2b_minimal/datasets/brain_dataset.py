@@ -70,3 +70,39 @@ class BrainDataset:
         else:
             condition = torch.as_tensor(self.features[index])
         return condition, torch.as_tensor(np.ascontiguousarray(signal), dtype=torch.float32)
+
+
+class SubjectsDataset:
+    """Several subjects' :class:`BrainDataset` s as one: item i is ``(condition, signal, row)``.
+
+    Subject k's images come after those of subjects 0..k-1; ``row`` is k, the subject's row in a
+    multi-subject model's table (``method/subjects.py``). The draw counts of all subjects make one
+    state, so a checkpoint resumes every subject's single-trial draws. With one subject, item i is
+    that subject's item i, drawn exactly as it alone would be.
+    """
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("no subjects' datasets given")
+        self.features = self.datasets[0].features
+        self._starts = np.cumsum([0] + [len(d) for d in self.datasets])
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def __getitem__(self, index: int):
+        row = int(np.searchsorted(self._starts, index, side="right")) - 1
+        condition, signal = self.datasets[row][index - int(self._starts[row])]
+        return condition, signal, row
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Every subject's draw counts, one after another."""
+        return {"draws": np.concatenate([d.state_dict()["draws"] for d in self.datasets])}
+
+    def load_state_dict(self, state: dict) -> None:
+        draws = np.asarray(state["draws"], dtype=np.int64)
+        if draws.shape != (len(self),):
+            raise ValueError(f"the state counts draws of {draws.shape[0]} images, but these subjects have {len(self)}")
+        for dataset, start, stop in zip(self.datasets, self._starts, self._starts[1:]):
+            dataset.load_state_dict({"draws": draws[start:stop]})

@@ -130,7 +130,8 @@ def _randn(shape, generator, device) -> torch.Tensor:
 
 def training_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, cond: torch.Tensor | None,
                   null_condition=None, cond_drop_prob: float = 0.1,
-                  generator: torch.Generator | None = None, high_noise_fraction: float = 0.0) -> torch.Tensor:
+                  generator: torch.Generator | None = None, high_noise_fraction: float = 0.0,
+                  subject: torch.Tensor | None = None) -> torch.Tensor:
     """One Monte-Carlo estimate of the denoising loss (Ho et al. 2020, Alg. 1 and eq. 14).
 
     Draw t (uniformly, or with a ``high_noise_fraction`` share from the top tenth of the steps:
@@ -142,6 +143,7 @@ def training_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, cond: torch.
     model used for guidance is trained. It is an argument of its own, not looked up
     on ``model``, because ``model`` may be a wrapper (DistributedDataParallel) that
     forwards calls but not methods; the loss needs nothing else from the network.
+    ``subject``: each example's row in a multi-subject model's table (``subjects.py``), never dropped.
     """
     if not 0.0 <= cond_drop_prob <= 1.0:
         raise ValueError(f"cond_drop_prob must lie in [0, 1], got {cond_drop_prob}")
@@ -158,13 +160,14 @@ def training_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, cond: torch.
         cond = torch.where(drop, null_condition(cond), cond)
     x_t = schedule.add_noise(x0, noise, t)
     target = noise if schedule.prediction_type == "epsilon" else schedule.velocity(x0, noise, t)
-    return F.mse_loss(model(x_t, t, cond), target)
+    return F.mse_loss(model(x_t, t, cond, subject), target)
 
 
 # -- one reverse step each, checked against diffusers in the tests ---------------------------------------
 
 
-def guided_model_output(model, x_t: torch.Tensor, t: int, cond: torch.Tensor | None, guidance_scale: float = 1.0):
+def guided_model_output(model, x_t: torch.Tensor, t: int, cond: torch.Tensor | None, guidance_scale: float = 1.0,
+                        subject: torch.Tensor | None = None):
     """The network's output at step t with classifier-free guidance (Ho & Salimans 2022, eq. 6).
 
     out = out_uncond + s (out_cond - out_uncond), which is eq. 6's
@@ -172,12 +175,13 @@ def guided_model_output(model, x_t: torch.Tensor, t: int, cond: torch.Tensor | N
     conditional output, so only the conditional pass runs; otherwise both passes
     run as one batch of 2B, which is about as fast as one on most hardware. The
     network runs in the caller's precision (the samplers choose bf16 on a GPU);
-    its output is taken to float32 before the extrapolation.
+    its output is taken to float32 before the extrapolation. Both passes are of the same ``subject``.
     """
     t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
     if guidance_scale == 1.0 or cond is None:
-        return model(x_t, t_batch, cond).float()
-    both = model(torch.cat([x_t, x_t]), torch.cat([t_batch, t_batch]), torch.cat([cond, model.null_condition(cond)]))
+        return model(x_t, t_batch, cond, subject).float()
+    both = model(torch.cat([x_t, x_t]), torch.cat([t_batch, t_batch]), torch.cat([cond, model.null_condition(cond)]),
+                 None if subject is None else torch.cat([subject, subject]))
     out_cond, out_uncond = both.float().chunk(2)
     return out_uncond + guidance_scale * (out_cond - out_uncond)
 
@@ -251,7 +255,7 @@ def ddim_timesteps(num_train_timesteps: int, num_inference_steps: int) -> list[i
 
 
 def _reverse_chain(model, shape, cond, guidance_scale, generator, steps, reverse_step, return_trajectory, progress,
-                   desc):
+                   desc, subject):
     """x_T ~ N(0, I), then ``x = reverse_step(output, t, x)`` for each t of ``steps``: what both samplers do."""
     if cond is None and guidance_scale != 1.0:
         raise ValueError(f"guidance_scale={guidance_scale} needs a condition to guide towards; pass cond or use 1.0")
@@ -259,11 +263,12 @@ def _reverse_chain(model, shape, cond, guidance_scale, generator, steps, reverse
         raise ValueError(f"cond has {cond.shape[0]} rows but shape asks for {shape[0]} samples; they must match")
     device = next(model.parameters()).device
     cond = cond.to(device) if cond is not None else None
+    subject = subject.to(device) if subject is not None else None
     x = _randn(shape, generator, device)
     trajectory = [x.cpu()] if return_trajectory else None
     for t in tqdm(steps, desc=desc, disable=not progress):
         with autocast(device):  # the network in bf16 on a GPU (hardware.py); the reverse step stays in float32
-            out = guided_model_output(model, x, t, cond, guidance_scale)
+            out = guided_model_output(model, x, t, cond, guidance_scale, subject)
         x = reverse_step(out, t, x)
         if trajectory is not None:
             trajectory.append(x.cpu())
@@ -272,26 +277,28 @@ def _reverse_chain(model, shape, cond, guidance_scale, generator, steps, reverse
 
 @torch.no_grad()
 def ddpm_sample(model, schedule: NoiseSchedule, shape, cond: torch.Tensor | None, guidance_scale: float = 1.0,
-                generator: torch.Generator | None = None, return_trajectory: bool = False, progress: bool = True):
+                generator: torch.Generator | None = None, return_trajectory: bool = False, progress: bool = True,
+                subject: torch.Tensor | None = None):
     """Generate ``shape`` = (B, C, T) signals with all T ancestral steps (Ho et al. 2020, Alg. 2).
 
     Returns the samples (B, C, T), or (samples, trajectory) where trajectory is
     the list of T + 1 states x_T, ..., x_0 on the CPU. The random numbers come
     from ``generator`` in the order x_T, then one draw per step, as in diffusers;
     a list of generators, one per row, gives each sample its own stream.
+    ``subject``: the (B,) rows of a multi-subject model's subjects, or None (one subject, or the average one).
     """
     def reverse_step(out, t, x):
         return ddpm_step(schedule, out, t, x, generator=generator)
 
     steps = range(schedule.num_train_timesteps - 1, -1, -1)
     return _reverse_chain(model, shape, cond, guidance_scale, generator, steps, reverse_step, return_trajectory,
-                          progress, desc="DDPM")
+                          progress, desc="DDPM", subject=subject)
 
 
 @torch.no_grad()
 def ddim_sample(model, schedule: NoiseSchedule, shape, cond: torch.Tensor | None, num_inference_steps: int = 50,
                 eta: float = 0.0, guidance_scale: float = 1.0, generator: torch.Generator | None = None,
-                return_trajectory: bool = False, progress: bool = True):
+                return_trajectory: bool = False, progress: bool = True, subject: torch.Tensor | None = None):
     """Generate ``shape`` = (B, C, T) signals in ``num_inference_steps`` DDIM jumps (Song et al. 2021, eq. 12).
 
     Same return values as :func:`ddpm_sample` (the trajectory has
@@ -304,4 +311,4 @@ def ddim_sample(model, schedule: NoiseSchedule, shape, cond: torch.Tensor | None
         return ddim_step(schedule, out, t, previous[t], x, eta=eta, generator=generator)
 
     return _reverse_chain(model, shape, cond, guidance_scale, generator, steps, reverse_step, return_trajectory,
-                          progress, desc="DDIM")
+                          progress, desc="DDIM", subject=subject)

@@ -49,17 +49,19 @@ def accumulate_gradient(model, schedule: diffusion.NoiseSchedule, cond: torch.Te
                         null_condition: Callable | None, cond_drop_prob: float = 0.1,
                         generator: torch.Generator | None = None, weight: float = 1.0,
                         precision: contextlib.AbstractContextManager = contextlib.nullcontext(),
-                        backward: Callable = torch.Tensor.backward, high_noise_fraction: float = 0.0) -> torch.Tensor:
+                        backward: Callable = torch.Tensor.backward, high_noise_fraction: float = 0.0,
+                        subject: torch.Tensor | None = None) -> torch.Tensor:
     """Algorithm 1 up to its gradient: the loss of the batch (c, x_0), and ``weight`` times its gradient.
 
     The gradient is added to the parameters' ``.grad``, so the batch may be one part of a step
     (``weight`` = 1/m for one of m parts). ``precision`` is the context of the forward pass and
     ``backward`` takes the gradient: nothing and plain autograd here; the robust trainer passes bf16
-    autocast on a GPU and Accelerate's backward. Returns the (detached) loss.
+    autocast on a GPU and Accelerate's backward. ``subject``: the examples' rows in a multi-subject
+    model's table (``subjects.py``). Returns the (detached) loss.
     """
     with precision:
         loss = diffusion.training_loss(model, schedule, x0, cond, null_condition, cond_drop_prob, generator,
-                                       high_noise_fraction)
+                                       high_noise_fraction, subject)
     backward(loss * weight)
     return loss.detach()
 

@@ -51,7 +51,7 @@ DEFAULT_DRAWS = 16  # M: a trained denoiser's x_0 at step T-1 varies with x_T; 1
 
 @torch.no_grad()
 def conditional_mean(model, schedule, cond: torch.Tensor | None, shape, num_draws: int = DEFAULT_DRAWS,
-                     seed: int = 0, batch_size: int = 256) -> torch.Tensor:
+                     seed: int = 0, batch_size: int = 256, subject: torch.Tensor | None = None) -> torch.Tensor:
     """E[x_0 | c] per image: the denoiser's x_0 at t = T-1, averaged over ``num_draws`` draws of x_T ~ N(0, I).
 
     ``shape`` = (n_images, C, T); ``cond``: n_images conditions as the network
@@ -61,6 +61,7 @@ def conditional_mean(model, schedule, cond: torch.Tensor | None, shape, num_draw
     images after it, and M draws are the first M of a larger M. The network
     runs in float32: 1 / sqrt(abar_T) would magnify bf16's rounding too. No
     classifier-free guidance: guidance changes what the output estimates.
+    ``subject``: each image's row in a multi-subject model's table, or None.
     Returns (n_images, C, T) float32 on the model's device.
     """
     n_images = shape[0]
@@ -76,8 +77,9 @@ def conditional_mean(model, schedule, cond: torch.Tensor | None, shape, num_draw
         images = range(start, min(start + images_per_batch, n_images))
         x_t = torch.cat([_draws(seed, i, num_draws, shape[1:]) for i in images]).to(device)
         c = None if cond is None else cond[images.start:images.stop].to(device).repeat_interleave(num_draws, dim=0)
+        s = None if subject is None else subject[images.start:images.stop].to(device).repeat_interleave(num_draws)
         t = torch.full((len(x_t),), last, dtype=torch.long, device=device)
-        x0, _ = schedule.predict_x0_and_noise(model(x_t, t, c).float(), x_t, last)
+        x0, _ = schedule.predict_x0_and_noise(model(x_t, t, c, s).float(), x_t, last)
         means.append(x0.view(len(images), num_draws, *shape[1:]).mean(dim=1))
     return torch.cat(means)
 

@@ -41,6 +41,7 @@ from torch import nn
 from .attention import CrossAttention, SelfAttention
 from .conditioning import CONDITIONING_MODES, ImageCondition
 from .recompute import norm_silu_conv
+from .subjects import SubjectEmbedding
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class UNet1DConfig:
     num_heads: int = 4
     groups: int = 8
     dropout: float = 0.0
+    # Subjects sharing the network (subjects.py): 0 for a model of one subject, without a subject embedding.
+    n_subjects: int = 0
 
     def __post_init__(self):
         # JSON turns tuples into lists; keep the config hashable and comparable.
@@ -68,6 +71,8 @@ class UNet1DConfig:
         object.__setattr__(self, "attention_levels", tuple(levels))
         if self.conditioning not in CONDITIONING_MODES:
             raise ValueError(f"unknown conditioning {self.conditioning!r}; choose one of {CONDITIONING_MODES}")
+        if self.n_subjects == 1 or self.n_subjects < 0:
+            raise ValueError(f"n_subjects must be 0 (one subject) or at least 2, got {self.n_subjects}")
         if self.n_channels < 1:
             raise ValueError(f"n_channels must be positive, got {self.n_channels}")
         if self.conditioning != "none" and not (isinstance(self.cond_dim, int) and self.cond_dim > 0):
@@ -168,7 +173,9 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
     the keywords are the fields of :class:`UNet1DConfig`, with its defaults.
     ``model(x_t, t, cond)`` with x_t (B, C, T), t (B,) int64 steps and cond
     (B, L, D) tokens, (B, D) embedding, or None (the null condition) returns
-    (B, C, T). ``return_attention=True`` also returns the cross-attention weights
+    (B, C, T). A model of several subjects (``n_subjects``) also takes
+    ``subject``, (B,) rows of its subject table, or None for the average
+    subject. ``return_attention=True`` also returns the cross-attention weights
     as a dict of (B, heads, T_level, L) tensors, one per attention layer, where
     T_level is the padded length divided by 2**level.
     """
@@ -181,6 +188,7 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
         self.time_mlp = nn.Sequential(nn.Linear(cfg.base_channels, cfg.time_dim), nn.SiLU(),
                                       nn.Linear(cfg.time_dim, cfg.time_dim))
         self.condition = ImageCondition(cfg)
+        self.subjects = SubjectEmbedding(cfg.n_subjects, cfg.time_dim) if cfg.n_subjects else None
         extra = cfg.base_channels if cfg.conditioning == "concat" else 0  # the image's input channels
         self.input_conv = nn.Conv1d(n_channels + extra, widths[0], kernel_size=3, padding=1)
         self.down = nn.ModuleList(Stage(f"down{i}", widths[max(i - 1, 0)], widths[i], cfg.layers_per_level, cfg,
@@ -217,13 +225,15 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
             return like
         return self.condition.null_cond.to(like.dtype).expand_as(like)
 
-    def _check_inputs(self, x, t, cond):
+    def _check_inputs(self, x, t, cond, subject):
         cfg = self.config
         if x.dim() != 3 or x.shape[1] != cfg.n_channels:
             raise ValueError(f"expected x of shape (batch, {cfg.n_channels}, time), got {tuple(x.shape)}; "
                              f"this model was built for n_channels={cfg.n_channels}")
         if t.shape != (x.shape[0],):
             raise ValueError(f"expected t of shape ({x.shape[0]},), one step per signal, got {tuple(t.shape)}")
+        if subject is not None and subject.shape != (x.shape[0],):
+            raise ValueError(f"expected subject of shape ({x.shape[0]},), one row per signal, got {tuple(subject.shape)}")
         if cond is None or cfg.conditioning == "none":
             return
         if cond.dim() not in (2, 3) or cond.shape[0] != x.shape[0] or cond.shape[-1] != cfg.cond_dim:
@@ -232,14 +242,18 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
                              "image encoder's width")
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | int, cond: torch.Tensor | None = None,
-                return_attention: bool = False):
+                subject: torch.Tensor | None = None, return_attention: bool = False):
         t = torch.as_tensor(t, device=x.device)
         if t.dim() == 0:
             t = t.expand(x.shape[0])
-        self._check_inputs(x, t, cond)
+        self._check_inputs(x, t, cond, subject)
         length = x.shape[-1]
         x = F.pad(x, (0, -length % 2 ** (len(self.config.channel_mults) - 1)))
         temb = self.time_mlp(timestep_embedding(t, self.config.base_channels).to(x.dtype))
+        if self.subjects is not None:  # whose brain: added to the step embedding, as a class label (subjects.py)
+            temb = temb + self.subjects(subject, x.shape[0]).to(temb.dtype)
+        elif subject is not None:
+            raise ValueError("this model was trained on one subject and has no subject embedding; pass subject=None")
         x, temb, context = self.condition(x, temb, cond)
 
         maps = {} if return_attention else None
@@ -261,7 +275,7 @@ class UNet1D(nn.Module, PyTorchModelHubMixin, library_name="i2b-minimal", tags=[
 
     def summary(self) -> str:
         """One line per part: where the parameters are."""
-        parts = {"time embedding": ("time_mlp.",), "condition": ("condition.",),
+        parts = {"time embedding": ("time_mlp.",), "condition": ("condition.",), "subjects": ("subjects.",),
                  "encoder": ("input_conv.", "down.", "downsample."), "bottleneck": ("mid.",),
                  "decoder": ("upsample.", "up."), "output": ("output.",)}
         lines = [f"UNet1D({', '.join(f'{k}={v}' for k, v in asdict(self.config).items())})"]

@@ -31,12 +31,14 @@ _UNET_DEFAULTS = {f.name: f.default for f in dataclasses.fields(unet.UNet1DConfi
 
 
 def _setting(default, help: str, choices: tuple | None = None, fixed: bool = False, network: bool = False,
-             factory=None, bounds: Bounds | None = None):
+             factory=None, bounds: Bounds | None = None, aliases: tuple[str, ...] = ()):
     """A TrainConfig field: its default and its metadata (help, choices, valid range, fixed on resume, a UNet1D
-    keyword). The valid range is appended to the help, so ``i2b train --help`` states it too."""
+    keyword, older option names that still work). The valid range is appended to the help, so
+    ``i2b train --help`` states it too."""
     if bounds is not None:
         help = f"{help}; {bounds}"
-    metadata = {"help": help, "choices": choices, "fixed": fixed or network, "network": network, "bounds": bounds}
+    metadata = {"help": help, "choices": choices, "fixed": fixed or network, "network": network, "bounds": bounds,
+                "aliases": aliases}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -58,7 +60,9 @@ class TrainConfig:
     data_root: str = _setting(None, "dataset root (default: <data dir>/synthetic-eeg-small)",
                               factory=_default_data_root)
     modality: str = _setting("eeg", "THINGS-EEG2 or THINGS-MEG layout", MODALITIES, fixed=True)
-    subject: int = _setting(1, "subject number", fixed=True, bounds=whole(1))
+    subjects: tuple[int, ...] = _setting(
+        (1,), "subject numbers, e.g. 1 or 1-10; several train one network with a learned subject embedding "
+              "(method/subjects.py)", fixed=True, bounds=whole(1), aliases=("--subject",))
     encoder: str = _setting("tiny", 'CLIP image encoder: "tiny" (bundled), a hub id or a folder', fixed=True)
     # -- the U-Net (method/unet.py)
     conditioning: str = _network("conditioning", "how the image enters the U-Net", unet.CONDITIONING_MODES)
@@ -129,6 +133,10 @@ class TrainConfig:
                 raise ValueError(f"{field.name}={value!r} is not one of {choices}")
             if bounds is not None and value is not None:
                 check_setting(field.name, value, bounds)
+        if isinstance(self.subjects, int):  # --subjects 3, or a subject number from Python
+            self.subjects = (self.subjects,)
+        if not self.subjects or len(set(self.subjects)) != len(self.subjects):
+            raise ValueError(f"subjects must name each subject once, got {self.subjects!r}")
         for field in ("data_root", "output_dir", "encoder"):  # "" would mean the current folder, or no encoder
             if not str(getattr(self, field)).strip():
                 raise ValueError(f"--{field.replace('_', '-')} ({field}) must not be empty")

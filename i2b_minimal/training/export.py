@@ -159,6 +159,11 @@ def check_compatible(trained: dict, found: dict, source) -> None:
                          f"{theirs['fingerprint'][:12]}); features of another encoder mean nothing to it")
 
 
+def trained_subjects(meta: dict) -> list[int]:
+    """The subjects a model was trained on, in the order of its subject table (a model of one names one)."""
+    return [int(s) for s in meta.get("subjects", [meta["subject"]])]
+
+
 def to_data_units(x, meta: dict):
     """Model-unit signals (..., C, T), tensor or array, back to the data's units: x * std + mean per channel."""
     norm = meta["normalisation"]

@@ -82,7 +82,9 @@ class _Run:
 def build_model(config: TrainConfig, info: dict) -> unet.UNet1D:
     """The run's U-Net for the data ``info`` describes, its initial weights drawn from ``config.seed`` alone."""
     torch.manual_seed(config.seed)
-    return unet.UNet1D(n_channels=info["n_channels"], cond_dim=info["cond_dim"], **config.unet_kwargs())
+    n_subjects = len(info["subjects"]) if len(info["subjects"]) > 1 else 0  # one subject: no subject embedding
+    return unet.UNet1D(n_channels=info["n_channels"], cond_dim=info["cond_dim"], n_subjects=n_subjects,
+                       **config.unet_kwargs())
 
 
 def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, stop_after: int | None = None,
@@ -152,7 +154,8 @@ def _optimiser_step(run: _Run, step: int, schedule, accelerator, ddp_model, ddp_
     config, device = run.config, accelerator.device
     processes, micro_batches = accelerator.num_processes, config.gradient_accumulation_steps
     shard_size = config.batch_size // (processes * micro_batches)
-    cond, x0 = global_batch(run.data.dataset, config.seed, step, config.batch_size)
+    cond, x0, subject = global_batch(run.data.dataset, config.seed, step, config.batch_size)
+    subject = subject if run.model.subjects is not None else None  # a model of one subject has no table
     step_loss = 0.0
     for micro in range(micro_batches):
         # Shard k = micro * P + rank: 2 processes x 1 micro-batch compute what 1 process x 2 micro-batches does.
@@ -165,7 +168,8 @@ def _optimiser_step(run: _Run, step: int, schedule, accelerator, ddp_model, ddp_
                 ddp_model, schedule, None if cond is None else cond[rows].to(device), x0[rows].to(device),
                 run.model.null_condition, config.cond_drop_prob, loop.step_generator(config.seed, step, k, device),
                 weight=1 / micro_batches, precision=autocast(device), backward=accelerator.backward,
-                high_noise_fraction=config.high_noise_fraction)
+                high_noise_fraction=config.high_noise_fraction,
+                subject=None if subject is None else subject[rows].to(device))
         shard_loss = accelerator.reduce(loss.float(), reduction="mean").item()  # the same on every process
         if not math.isfinite(shard_loss):  # before the optimiser step: the weights are still those of step - 1
             raise NonFiniteLossError(

@@ -14,12 +14,13 @@ from .trained_model import SamplingSettings, TrainedModel, load_model, sampling_
 
 
 def generate(model="bundled", images=(), sampling: SamplingSettings | None = None, device=None,
-             progress: bool = True, **options) -> np.ndarray:
+             progress: bool = True, subject: int | None = None, **options) -> np.ndarray:
     """Brain signals for ``images`` (paths or PIL images): (n, C, T), or (n, samples_per_image, C, T) when > 1.
 
     ``model`` is "bundled", an exported model folder, a training run folder,
     or an already loaded :class:`TrainedModel`. ``sampling`` (or its fields as
-    keywords, e.g. ``num_inference_steps=25``) says how to sample.
+    keywords, e.g. ``num_inference_steps=25``) says how to sample. ``subject``: whose responses, for a model of
+    several subjects (default: its first; one it was not trained on gets the average subject's).
     """
     from i2b_minimal.method import clip
 
@@ -34,5 +35,5 @@ def generate(model="bundled", images=(), sampling: SamplingSettings | None = Non
     cond = None
     if trained.encoder is not None:
         cond = trained.condition(*trained.encoder.encode([clip.load_rgb(image) for image in images], progress=progress))
-    signals = trained.sample(cond, len(images), settings, progress)
+    signals = trained.sample(cond, len(images), settings, progress, subject=subject)
     return signals[:, 0] if settings.samples_per_image == 1 else signals

@@ -27,7 +27,7 @@ def quickstart_config(data_root, output_dir):
     """
     from i2b_minimal.training import train
 
-    config = train.TrainConfig(data_root=str(data_root), modality="eeg", subject=1, encoder="tiny",
+    config = train.TrainConfig(data_root=str(data_root), modality="eeg", subjects=(1,), encoder="tiny",
                                conditioning="cross_attention", base_channels=32, steps=400, batch_size=64,
                                lr=1e-3, warmup_steps=40, checkpoint_every=200, output_dir=str(output_dir), seed=0)
     if runtime.fast_mode():

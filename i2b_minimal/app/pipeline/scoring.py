@@ -29,6 +29,12 @@ bounds, for published THINGS-EEG2 numbers; ``gifford_score`` scores the
 predictions under that protocol, against half the repetitions) and, where a
 synthetic world saved its noiseless responses, ``true_noise_ceiling``.
 
+Subjects. ``subject`` (default: the model's first) says whose test data is scored. When the model was
+trained on that subject, ``subject_relation`` is ``"within"``; otherwise ``"cross"``: a multi-subject model
+generates for it with the mean of its subject embeddings, a model of one subject with its own subject's
+responses (``method/subjects.py``). Ridge and the generative baseline are always fitted on the scored
+subject's own training split: within-subject baselines, the bar a cross-subject model is measured against.
+
 Splits. Everything fitted here is fitted on the training split: ridge (its
 penalty chosen by cross-validation over contiguous folds of the training
 images, ``evaluation/baselines.py``), the baseline's noise covariance, the
@@ -89,11 +95,10 @@ def evaluate(model="bundled", data_root=None, subject: int | None = None, sampli
         cond = trained.condition(*feature_cache.encode_dataset(trained.encoder, test.image_paths, root / "features",
                                                                progress=progress))
     start = time.perf_counter()
-    samples = trained.sample(cond, test.n_images, settings, progress)
+    samples = trained.sample(cond, test.n_images, settings, progress, subject=test.subject)
     timings = {"sampling": round(time.perf_counter() - start, 2)}
     start = time.perf_counter()
-    predictions = readouts.readout_predictions(samples, _conditional_mean(trained, cond, test.n_images, num_draws,
-                                                                          settings))
+    predictions = readouts.readout_predictions(samples, _conditional_mean(trained, cond, test, num_draws, settings))
     timings["conditional_mean"] = round(time.perf_counter() - start, 2)
 
     def score(prediction):
@@ -140,7 +145,8 @@ def evaluate(model="bundled", data_root=None, subject: int | None = None, sampli
     result.update(samples_per_image=settings.samples_per_image, num_draws=num_draws, sampler=settings.sampler,
                   num_inference_steps=steps, guidance_scale=settings.guidance_scale, seed=settings.seed,
                   checkpoint=str(trained.path), dataset=test.dataset, data_root=str(root), subject=test.subject,
-                  split=split,
+                  trained_subjects=trained.subjects,
+                  subject_relation="within" if test.subject in trained.subjects else "cross", split=split,
                   n_test_images=test.n_images, n_test_repetitions=test.n_repetitions, seconds=timings)
     result = finite_json(result)
     return (result, signals) if return_signals else result
@@ -168,11 +174,13 @@ def finite_json(result: dict) -> dict:
     return cleaned
 
 
-def _conditional_mean(trained: TrainedModel, cond, n_images: int, num_draws: int, settings: SamplingSettings):
-    """The ``conditional_mean`` readout in the data's units, (n_images, C, T), seeded with the sampling seed."""
-    shape = (n_images, trained.meta["n_channels"], trained.meta["n_times"])
+def _conditional_mean(trained: TrainedModel, cond, test, num_draws: int, settings: SamplingSettings):
+    """The ``conditional_mean`` readout of ``test``'s subject in the data's units, (n_images, C, T), seeded with
+    the sampling seed."""
+    shape = (test.n_images, trained.meta["n_channels"], trained.meta["n_times"])
     mean = readouts.conditional_mean(trained.network, trained.schedule, cond, shape, num_draws=num_draws,
-                                     seed=settings.seed, batch_size=settings.batch_size)
+                                     seed=settings.seed, batch_size=settings.batch_size,
+                                     subject=trained.subject_rows(test.subject, test.n_images))
     return export.to_data_units(mean.cpu().numpy(), trained.meta)
 
 
@@ -207,7 +215,7 @@ def _model_and_test_data(model, data_root, subject, conditioning, device, progre
                          "nothing about new images; train it with --hold-out-validation (TrainConfig."
                          "hold_out_validation=True) to score it on split='validation'")
     root = Path(data_root) if data_root is not None else training_root(meta)
-    subject = int(subject if subject is not None else meta["subject"])
+    subject = int(subject if subject is not None else export.trained_subjects(meta)[0])
     if not root.is_dir():
         fix = how_to_make(root, subject, meta["dataset"])
         raise FileNotFoundError(f"dataset root {root} does not exist; {fix}, or pass another --data-root")

@@ -65,12 +65,27 @@ class TrainedModel:
     def conditioning(self) -> str:
         return self.meta["conditioning"]
 
+    @property
+    def subjects(self) -> list[int]:
+        """The subjects the model was trained on; several share one network through a subject embedding."""
+        return export.trained_subjects(self.meta)
+
+    def subject_rows(self, subject: int | None, n: int) -> torch.Tensor | None:
+        """What the network reads for ``subject``: its row in the subject table, n times, or None.
+
+        None for a model of one subject (it has no table), and for a subject outside a multi-subject model's
+        table: the mean of the learned rows, the cross-subject prediction (``method/subjects.py``).
+        """
+        if self.network.subjects is None or subject is None or int(subject) not in self.subjects:
+            return None
+        return torch.full((n,), self.subjects.index(int(subject)), dtype=torch.long)
+
     def condition(self, tokens: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor | None:
         """What the U-Net reads, exactly as in training: tokens for cross-attention, the pooled embedding otherwise."""
         return {"cross_attention": tokens, "concat": pooled, "add": pooled}.get(self.conditioning)
 
     def sample(self, cond: torch.Tensor | None, n_images: int, settings: SamplingSettings | None = None,
-               progress: bool = True, **options) -> np.ndarray:
+               progress: bool = True, subject: int | None = None, **options) -> np.ndarray:
         """(n_images, samples_per_image, C, T) signals in the data's units.
 
         ``settings`` (or its fields as keywords, e.g. ``num_inference_steps=25``)
@@ -78,6 +93,7 @@ class TrainedModel:
         and the lot is sampled in batches of ``batch_size``. Sample j of image i
         draws x_T and every step's noise from its own generator, seeded with
         (seed, i, j), so it is the same whatever else is in the call or its batch.
+        ``subject``: whose responses (:meth:`subject_rows`; default: the first of the model's subjects).
         """
         from tqdm.auto import tqdm
 
@@ -87,8 +103,10 @@ class TrainedModel:
         repeats, size = settings.samples_per_image, settings.batch_size
         repeated = None if cond is None else cond.repeat_interleave(repeats, dim=0)
         total, shape = n_images * repeats, (self.meta["n_channels"], self.meta["n_times"])
+        rows = self.subject_rows(self.subjects[0] if subject is None else subject, total)
         starts = range(0, total, size)
         out = [self._sample_batch(None if repeated is None else repeated[start:start + size],
+                                  None if rows is None else rows[start:start + size],
                                   range(start, min(start + size, total)), shape, settings, progress and len(starts) < 2)
                for start in tqdm(starts, desc=f"{settings.sampler.upper()} batches", unit="batch",
                                  disable=not progress or len(starts) < 2)]
@@ -98,7 +116,7 @@ class TrainedModel:
                                "normalisation are damaged: export or train the model again")
         return signals.reshape(n_images, repeats, *shape)
 
-    def _sample_batch(self, cond, rows: range, shape, settings: SamplingSettings, progress: bool):
+    def _sample_batch(self, cond, subject, rows: range, shape, settings: SamplingSettings, progress: bool):
         from i2b_minimal.method import diffusion, loop
 
         device = next(self.network.parameters()).device
@@ -106,7 +124,8 @@ class TrainedModel:
         # Row r is sample r % repeats of image r // repeats; (seed, image, sample) is mixed into its stream as
         # training mixes (seed, step, shard).
         generators = [loop.step_generator(settings.seed, r // repeats, r % repeats, device) for r in rows]
-        common = dict(cond=cond, guidance_scale=settings.guidance_scale, progress=progress, generator=generators)
+        common = dict(cond=cond, guidance_scale=settings.guidance_scale, progress=progress, generator=generators,
+                      subject=subject)
         if settings.sampler == "ddim":
             x = diffusion.ddim_sample(self.network, self.schedule, (len(rows), *shape),
                                       num_inference_steps=settings.num_inference_steps, **common)
