@@ -21,6 +21,10 @@ repetitions, 100 test images x 40 repetitions), in parts (``--parts``):
   About 6 minutes per training run, ``--jobs`` at a time.
 * ``samplers``: DDPM with all 1000 steps against DDIM with 50, one sample per
   image, on the bundled model. About 15 minutes.
+* ``subjects``: every subject of the world (``--modality``), within and across
+  subjects: one model of all subjects, and one per left-out subject
+  (``--held-out``), scored subject by subject (``quality_subjects.py``).
+  About 4 minutes per training run on the EEG world.
 * ``recipe``: the training recipe, chosen on the **validation** split: the
   quickstart's cross-attention run with each (``high_noise_fraction``,
   ``trials``) of ``--recipes``, trained with ``hold_out_validation`` and scored
@@ -54,8 +58,9 @@ from i2b_minimal import metrics, pipeline, report, synthetic, unet
 from i2b_minimal.datasets import loaders
 from i2b_minimal.evaluation import bootstrap
 from quality_runs import recipe, run_all  # benchmarks/ is on sys.path when this script runs
+from quality_subjects import subjects_part
 
-PARTS = ("perfect", "bundled", "ablation", "samplers", "recipe")
+PARTS = ("perfect", "bundled", "ablation", "samplers", "recipe", "subjects")
 MODES = unet.CONDITIONING_MODES
 KS = (1, 4, 16, 64)
 
@@ -188,13 +193,20 @@ def samplers(root: Path) -> tuple[str, dict]:
 
 
 def goals(results: dict, intervals: dict, sampler_scores: dict | None) -> list[str]:
+    """Issue 12's goals (:func:`goal_checks`), one line each: met or MISSED, the value, the target and the margin."""
+    return [f"- {'met' if met else 'MISSED'}: {text}: {value:.3f} (target {target:g}, margin {value - target:+.3f})"
+            f"{'; ' + detail if detail else ''}"
+            for text, value, target, detail, met in goal_checks(results, intervals, sampler_scores)]
+
+
+def goal_checks(results: dict, intervals: dict, sampler_scores: dict | None) -> list[tuple]:
     """Issue 12's goals on the cross-attention model (means over seeds), each with its value and margin.
 
     The conditional mean within 10% of the noise ceiling and above ridge beyond the luck of the test images
     (the lower end of the 95% interval of the difference above 0), near-perfect centred 2-way
     identification, single samples as dispersed as real single trials on every channel and hard to tell
     from them (C2ST), and harder to tell than the ridge-plus-Gaussian baseline's; DDIM's 50 steps nearly
-    as good as DDPM's 1000 where the samplers were compared.
+    as good as DDPM's 1000 where the samplers were compared. Returns (what, value, target, detail, met) each.
     """
     runs = [result for result, _, _ in results["cross_attention"]]
     corr = np.mean([r["model"]["corr_across_images"] for r in runs])
@@ -219,8 +231,7 @@ def goals(results: dict, intervals: dict, sampler_scores: dict | None) -> list[s
         ddim, ddpm = (sampler_scores[s]["corr_across_images"] for s in ("ddim", "ddpm"))
         checks.append(("DDIM 50 keeps >= 0.98 of DDPM 1000's corr. across images", ddim / ddpm, 0.98,
                        f"{ddim:.3f} / {ddpm:.3f}", False))
-    return [f"- {'met' if value > target or (value == target and not strict) else 'MISSED'}: {text}: {value:.3f} "
-            f"(target {target:g}, margin {value - target:+.3f}){'; ' + detail if detail else ''}"
+    return [(text, value, target, detail, value > target or (value == target and not strict))
             for text, value, target, detail, strict in checks]
 
 
@@ -234,7 +245,9 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="(ablation) training seeds per mode")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="(ablation) conditioning modes")
     parser.add_argument("--modality", choices=("eeg", "meg"), default="eeg",
-                        help="the synthetic world (meg: the recipe and ablation parts only)")
+                        help="the synthetic world (meg: the recipe, ablation and subjects parts only)")
+    parser.add_argument("--held-out", type=int, nargs="+", default=None,
+                        help="(subjects) the subjects left out in turn (default: every subject)")
     parser.add_argument("--runs", default="runs/quality", help="where the ablation's training runs go")
     parser.add_argument("--recipes", nargs="+", default=["0:mean", "0.5:mean", "0:single", "0.5:single"],
                         help="(recipe) HIGH_NOISE_FRACTION:TRIALS pairs to compare on the validation split")
@@ -242,9 +255,9 @@ def main(argv=None) -> None:
                         help="training runs at once (recipe, ablation), one torch thread each (default: half the cores)")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny world, 20 steps, width 16")
     args = parser.parse_args(argv)
-    if args.modality == "meg" and set(args.parts) - {"recipe", "ablation"}:
-        parser.error("--modality meg runs the recipe and ablation parts only (the other parts are about the EEG "
-                     "world and its bundled model): add --parts ablation")
+    if args.modality == "meg" and set(args.parts) - {"recipe", "ablation", "subjects"}:
+        parser.error("--modality meg runs the recipe, ablation and subjects parts only (the other parts are about "
+                     "the EEG world and its bundled model): add --parts ablation")
     if "cross_attention" not in args.modes:
         parser.error("--modes must include cross_attention: every comparison is against it")
     preset = "tiny" if args.quick else "small"
@@ -275,6 +288,10 @@ def main(argv=None) -> None:
               f"high-noise fraction {used.high_noise_fraction:g}, trials {used.trials!r}, {used.prediction_type}, "
               f"K = {args.samples_per_image}\n\n" + table + "\n\nGoals:\n")
         print("\n".join(goals(results, intervals, sampler_scores)))
+    if "subjects" in args.parts:
+        table, counted = subjects_part(args, goal_checks)
+        print(f"## Every subject, within and across subjects: width {args.width}, {args.steps} steps of batch "
+              f"{args.batch_size}, K = {args.samples_per_image}\n\n{table}\n\nGoals, subject by subject:\n\n{counted}")
     print(f"\nLoad average at start {load[0]:.2f}, at end {os.getloadavg()[0]:.2f}; "
           f"whole run {time.perf_counter() - began:.0f} s.")
 

@@ -40,10 +40,11 @@ def train_and_score(config: train.TrainConfig, root: Path, split: str, samples_p
     return result, arrays, trained_s
 
 
-def run_all(jobs: list[tuple], workers: int) -> list:
-    """:func:`train_and_score` for each argument tuple of ``jobs``, ``workers`` at a time, in the jobs' order."""
+def run_all(jobs: list[tuple], workers: int, function=train_and_score) -> list:
+    """``function`` (default :func:`train_and_score`) for each argument tuple of ``jobs``, ``workers`` at a time,
+    in the jobs' order."""
     if workers == 1:
-        return [train_and_score(*job) for job in jobs]
+        return [function(*job) for job in jobs]
     context = multiprocessing.get_context("spawn")  # fork after torch has started its threads can deadlock
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        return list(pool.map(train_and_score, *zip(*jobs)))
+        return list(pool.map(function, *zip(*jobs)))

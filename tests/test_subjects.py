@@ -1,5 +1,7 @@
 """One network for many subjects: the subject embedding, its data, training and scoring within and across subjects."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -116,7 +118,8 @@ def test_subjects_dataset_concatenates_subjects_and_resumes_their_draws(tiny_eeg
         fresh.load_state_dict({"draws": np.zeros(3)})
 
 
-def test_a_model_of_two_subjects_trains_and_scores_within_and_across_subjects(tiny_eeg_root, clip_dir, tmp_path):
+def test_a_model_of_two_subjects_trains_and_scores_within_and_across_subjects(tiny_eeg_root, clip_dir, tmp_path,
+                                                                              capsys):
     from i2b_minimal.app import pipeline, report
 
     config = make_config(tiny_eeg_root, clip_dir, tmp_path / "run", subjects=(2, 1), steps=4)
@@ -140,6 +143,17 @@ def test_a_model_of_two_subjects_trains_and_scores_within_and_across_subjects(ti
     assert (within[0]["subject_relation"], first["subject"], across[0]["subject_relation"]) == ("within", 2, "cross")
     assert across[0]["trained_subjects"] == [2, 1]
     assert "cross-subject: the model was trained on subjects [2, 1]" in report.markdown(across[0])
+    from i2b_minimal import cli
+
+    argv = ["evaluate", "--checkpoint", str(result.model_dir), "--subject", "1-3", "--no-ridge", "--steps", "2",
+            "--samples-per-image", "2"]
+    assert cli.main(argv) == 0
+    table = capsys.readouterr().out
+    assert "| 3 | no (cross-subject) |" in table and "| 1 | yes |" in table
+    assert "| mean, within-subject (2) |" in table and "| mean, cross-subject (1) |" in table
+    assert cli.main(argv + ["--json"]) == 0
+    by_subject = json.loads(capsys.readouterr().out)["subjects"]
+    assert {s: r["subject_relation"] for s, r in by_subject.items()} == {"1": "within", "2": "within", "3": "cross"}
     # Subject 1 is generated with its own row; subject 3 with the mean row, so the two differ.
     assert not np.allclose(within[1]["generated"], across[1]["generated"])
     mean_row = trained.network.subjects.table.weight.mean(0)

@@ -166,16 +166,19 @@ def _cmd_sample(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from . import pipeline
+    from . import report
     with _quiet_stdout(args.json):
-        result = pipeline.evaluate(args.checkpoint, args.data_root, subject=args.subject,
-                                   samples_per_image=args.samples_per_image, num_inference_steps=args.steps,
-                                   sampler=args.sampler, guidance_scale=args.guidance_scale, seed=args.seed,
-                                   conditioning=args.conditioning, ridge=not args.no_ridge, split=args.split)
+        results = [pipeline.evaluate(args.checkpoint, args.data_root, subject=subject,
+                                     samples_per_image=args.samples_per_image, num_inference_steps=args.steps,
+                                     sampler=args.sampler, guidance_scale=args.guidance_scale, seed=args.seed,
+                                     conditioning=args.conditioning, ridge=not args.no_ridge, split=args.split)
+                   for subject in args.subject or [None]]
     if args.json:
-        _print_json(result)
+        _print_json(results[0] if len(results) == 1 else {"subjects": {str(r["subject"]): r for r in results}})
+    elif len(results) == 1:
+        print(report.markdown(results[0]))
     else:
-        from . import report
-        print(report.markdown(result))
+        print(report.subjects_table(results))
     return 0
 
 
@@ -194,7 +197,8 @@ def _cmd_quickstart(args) -> int:
 
 def _add_sampling_options(parser, samples_per_image: int) -> None:
     parser.add_argument("--checkpoint", default="bundled",
-                        help="'bundled' (trained on the small synthetic EEG world), a model folder or a run folder")
+                        help="'bundled' (every subject of the small synthetic EEG world), 'bundled-meg' (of the MEG "
+                             "world), a model folder or a run folder")
     parser.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim", help="DDIM (fast) or DDPM (all T steps)")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps (DDPM always takes all of them)")
     parser.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance (1: none)")
@@ -220,9 +224,10 @@ def _add_pipeline_commands(sub) -> None:
     evaluate = sub.add_parser("evaluate", help="score a model on a test set, next to ridge and the noise ceiling",
                               deferred=_conditioning_option)
     evaluate.add_argument("--data-root", type=Path, default=None, help="dataset root (default: the model's training data)")
-    evaluate.add_argument("--subject", type=int, default=None,
-                          help="whose test data to score (default: the model's first subject); a subject the model "
-                               "was not trained on is scored cross-subject")
+    evaluate.add_argument("--subject", type=parse_subjects, default=None,
+                          help="whose test data to score, e.g. 3 or 1-10 (default: the model's first subject); a "
+                               "subject the model was not trained on is scored cross-subject; several give one "
+                               "table, or one JSON object per subject under \"subjects\"")
     evaluate.add_argument("--no-ridge", action="store_true", help="skip the ridge baseline")
     evaluate.add_argument("--split", choices=SCORED_SPLITS, default="test",
                           help="score the test split, or the validation images of a model trained with "

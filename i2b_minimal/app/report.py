@@ -173,6 +173,29 @@ def headline(result: dict) -> str:
             f"centred 2-way identification {_fmt(model['identification_2way'])}")
 
 
+def subjects_table(results: list[dict]) -> str:
+    """One row per scored subject (``i2b evaluate --subject 1-10``): whether the model was trained on it, the
+    conditional mean next to ridge and the ceilings, identification and the single-trial checks; then the means."""
+    lines = ["| subject | trained on it | conditional mean | ridge | noise ceiling | true ceiling | model / ceiling | "
+             "2-way | dispersion (min-max) | C2ST |", "|---" * 10 + "|"]
+    for r in results:
+        single = (r.get("single_trial") or {}).get("model") or {}
+        ridge = (r.get("ridge") or {}).get("corr_across_images")
+        lines.append(
+            f"| {r['subject']} | {'yes' if r['subject_relation'] == 'within' else 'no (cross-subject)'} | "
+            f"{_fmt(r['model']['corr_across_images'])} | {_fmt(ridge) if ridge is not None else ''} | "
+            f"{_fmt(r['noise_ceiling'])} | {_fmt(r['true_noise_ceiling']) if 'true_noise_ceiling' in r else ''} | "
+            f"{r['model']['corr_across_images'] / r['noise_ceiling']:.2f} | {_fmt(r['model']['identification_2way'])} | "
+            + (f"{single['dispersion_ratio_min']:.2f}-{single['dispersion_ratio_max']:.2f} | "
+               f"{single['c2st_accuracy']:.2f} |" if single else " | |"))
+    for relation in ("within", "cross"):
+        chosen = [r for r in results if r["subject_relation"] == relation]
+        if chosen:
+            mean = np.mean([r["model"]["corr_across_images"] for r in chosen])
+            lines.append(f"| mean, {relation}-subject ({len(chosen)}) | | {_fmt(float(mean))} | | | | | | | |")
+    return "\n".join(lines)
+
+
 def _at(result: dict, path):
     for key in path:
         result = result.get(key) if isinstance(result, dict) else None

@@ -2,7 +2,7 @@
 
 Three verbs, each one function, each one ``i2b`` command, one module per idea:
 
-- ``trained_model``: :func:`load_model` ("bundled", a model folder or a run folder),
+- ``trained_model``: :func:`load_model` ("bundled", "bundled-meg", a model folder or a run folder),
   :class:`TrainedModel` and its ``sample``, and :class:`SamplingSettings`, the
   choices of one sampling run that the three verbs share;
 - ``generation``: :func:`generate` (``i2b sample``), pictures in, brain signals out;
@@ -16,9 +16,9 @@ from .data_roots import how_to_make, training_root
 from .generation import generate
 from .quickstart_recipe import quickstart, quickstart_config
 from .scoring import EVALUATION_SAMPLING, evaluate
-from .trained_model import (BUNDLED_MODEL, SAMPLERS, SamplingSettings, TrainedModel, load_model, resolve_model,
+from .trained_model import (BUNDLED_MODEL, BUNDLED_MODELS, SAMPLERS, SamplingSettings, TrainedModel, load_model, resolve_model,
                             sampling_settings)
 
 __all__ = ["how_to_make", "training_root", "generate", "quickstart", "quickstart_config", "EVALUATION_SAMPLING",
-           "evaluate", "BUNDLED_MODEL", "SAMPLERS", "SamplingSettings", "TrainedModel", "load_model", "resolve_model",
+           "evaluate", "BUNDLED_MODEL", "BUNDLED_MODELS", "SAMPLERS", "SamplingSettings", "TrainedModel", "load_model", "resolve_model",
            "sampling_settings"]

@@ -22,8 +22,6 @@ def generate(model="bundled", images=(), sampling: SamplingSettings | None = Non
     keywords, e.g. ``num_inference_steps=25``) says how to sample. ``subject``: whose responses, for a model of
     several subjects (default: its first; one it was not trained on gets the average subject's).
     """
-    from i2b_minimal.method import clip
-
     settings = sampling_settings(sampling, **options)
     images = list(images) if not isinstance(images, (str, Path)) else [images]
     if not images:
@@ -32,8 +30,6 @@ def generate(model="bundled", images=(), sampling: SamplingSettings | None = Non
     if missing:
         raise FileNotFoundError(f"{len(missing)} image file(s) not found: {', '.join(missing)}")
     trained = model if isinstance(model, TrainedModel) else load_model(model, device=device, progress=progress)
-    cond = None
-    if trained.encoder is not None:
-        cond = trained.condition(*trained.encoder.encode([clip.load_rgb(image) for image in images], progress=progress))
+    cond = trained.image_condition(images, progress=progress)
     signals = trained.sample(cond, len(images), settings, progress, subject=subject)
     return signals[:, 0] if settings.samples_per_image == 1 else signals

@@ -98,7 +98,8 @@ def evaluate(model="bundled", data_root=None, subject: int | None = None, sampli
     samples = trained.sample(cond, test.n_images, settings, progress, subject=test.subject)
     timings = {"sampling": round(time.perf_counter() - start, 2)}
     start = time.perf_counter()
-    predictions = readouts.readout_predictions(samples, _conditional_mean(trained, cond, test, num_draws, settings))
+    predictions = readouts.readout_predictions(samples, trained.conditional_mean(
+        cond, test.n_images, test.subject, num_draws=num_draws, seed=settings.seed, batch_size=settings.batch_size))
     timings["conditional_mean"] = round(time.perf_counter() - start, 2)
 
     def score(prediction):
@@ -172,16 +173,6 @@ def finite_json(result: dict) -> dict:
     if nulls:
         cleaned["nulls"] = {**cleaned.get("nulls", {}), **nulls}
     return cleaned
-
-
-def _conditional_mean(trained: TrainedModel, cond, test, num_draws: int, settings: SamplingSettings):
-    """The ``conditional_mean`` readout of ``test``'s subject in the data's units, (n_images, C, T), seeded with
-    the sampling seed."""
-    shape = (test.n_images, trained.meta["n_channels"], trained.meta["n_times"])
-    mean = readouts.conditional_mean(trained.network, trained.schedule, cond, shape, num_draws=num_draws,
-                                     seed=settings.seed, batch_size=settings.batch_size,
-                                     subject=trained.subject_rows(test.subject, test.n_images))
-    return export.to_data_units(mean.cpu().numpy(), trained.meta)
 
 
 def _single_trials(trials: dict, test) -> dict:

@@ -15,10 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from i2b_minimal.method import readouts
 from i2b_minimal.training import checkpoint, export
 from i2b_minimal.training.bounds import Bounds, check_setting, whole
 
 BUNDLED_MODEL = Path(__file__).parents[2] / "assets" / "eeg-small-cross-attention"
+# The bundled models by name: every subject of the small synthetic EEG world, and of the MEG world.
+BUNDLED_MODELS = {"bundled": BUNDLED_MODEL, "bundled-meg": BUNDLED_MODEL.parent / "meg-small-cross-attention"}
 SAMPLERS = ("ddim", "ddpm")
 # Each number setting's valid values, and the `i2b sample`/`evaluate` option that sets it.
 SAMPLING_BOUNDS = {"num_inference_steps": (whole(1), "steps"),
@@ -84,6 +87,14 @@ class TrainedModel:
         """What the U-Net reads, exactly as in training: tokens for cross-attention, the pooled embedding otherwise."""
         return {"cross_attention": tokens, "concat": pooled, "add": pooled}.get(self.conditioning)
 
+    def image_condition(self, images, progress: bool = True) -> torch.Tensor | None:
+        """What the U-Net reads for ``images`` (paths or PIL images): encoded by the model's CLIP, or None."""
+        from i2b_minimal.method import clip
+
+        if self.encoder is None:
+            return None
+        return self.condition(*self.encoder.encode([clip.load_rgb(image) for image in images], progress=progress))
+
     def sample(self, cond: torch.Tensor | None, n_images: int, settings: SamplingSettings | None = None,
                progress: bool = True, subject: int | None = None, **options) -> np.ndarray:
         """(n_images, samples_per_image, C, T) signals in the data's units.
@@ -116,6 +127,17 @@ class TrainedModel:
                                "normalisation are damaged: export or train the model again")
         return signals.reshape(n_images, repeats, *shape)
 
+    @torch.no_grad()
+    def conditional_mean(self, cond: torch.Tensor | None, n_images: int, subject: int | None = None,
+                         num_draws: int = readouts.DEFAULT_DRAWS, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+        """E[x_0 | image] of ``subject`` (default: the model's first) per image, (n_images, C, T) in the data's
+        units: ``method/readouts.py``'s conditional mean, one network pass per draw of x_T."""
+        shape = (n_images, self.meta["n_channels"], self.meta["n_times"])
+        rows = self.subject_rows(self.subjects[0] if subject is None else subject, n_images)
+        mean = readouts.conditional_mean(self.network, self.schedule, cond, shape, num_draws=num_draws, seed=seed,
+                                         batch_size=batch_size, subject=rows)
+        return export.to_data_units(mean.cpu().numpy(), self.meta)
+
     def _sample_batch(self, cond, subject, rows: range, shape, settings: SamplingSettings, progress: bool):
         from i2b_minimal.method import diffusion, loop
 
@@ -135,10 +157,11 @@ class TrainedModel:
 
 
 def resolve_model(source) -> Path:
-    """``"bundled"``, an exported model folder, or a training run folder (whose ``model/`` is used)."""
+    """``"bundled"`` (EEG) or ``"bundled-meg"``, an exported model folder, or a training run folder (whose
+    ``model/`` is used)."""
     from i2b_minimal.training import train
 
-    path = BUNDLED_MODEL if str(source) == "bundled" else Path(source).expanduser()
+    path = BUNDLED_MODELS.get(str(source)) or Path(source).expanduser()
     if (path / train.MODEL_DIR / export.META_FILE).is_file():
         return path / train.MODEL_DIR
     if (path / checkpoint.STATE_FILE).is_file():
