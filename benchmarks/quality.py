@@ -265,7 +265,8 @@ def main(argv=None) -> None:
         args.steps, args.width, args.batch_size, args.samples_per_image = 20, 16, 16, 2
     root = synthetic.ensure_dataset(None, args.modality, preset, subjects=[1])
     began, load = time.perf_counter(), os.getloadavg()
-    print(f"# Quality on the synthetic `{preset}` {args.modality.upper()} world, subject 1\n")
+    print(f"# Quality on the synthetic `{preset}` {args.modality.upper()} world, "
+          f"{'every subject' if args.parts == ['subjects'] else 'subject 1'}\n")
     print(f"`python benchmarks/quality.py {' '.join(sys.argv[1:] if argv is None else argv)}`, "
           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, load average {load[0]:.2f}.\n")
     sampler_scores = None
