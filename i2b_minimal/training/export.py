@@ -22,6 +22,8 @@ differs instead of generating nonsense.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -79,7 +81,10 @@ def load_trained(path: str | os.PathLike, data=None, encoder=None, conditioning:
     check_integrity(path)
     check_compatible(meta, describe(data, encoder, conditioning or meta["conditioning"]), source=path)
     try:
-        model = unet.UNet1D.from_pretrained(path)
+        # The hub mixin prints "Loading weights from local directory" on stdout, into every table and notebook
+        # that loads a model; the files were verified above, so there is nothing to say.
+        with contextlib.redirect_stdout(io.StringIO()):
+            model = unet.UNet1D.from_pretrained(path)
     except Exception as error:  # safetensors and the hub mixin raise many kinds; the file is what matters
         raise ValueError(f"{weights} could not be loaded as a UNet1D ({error})") from error
     schedule = diffusion.NoiseSchedule(**meta["schedule"])
