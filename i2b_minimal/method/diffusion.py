@@ -160,7 +160,13 @@ def training_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, cond: torch.
         cond = torch.where(drop, null_condition(cond), cond)
     x_t = schedule.add_noise(x0, noise, t)
     target = noise if schedule.prediction_type == "epsilon" else schedule.velocity(x0, noise, t)
-    return F.mse_loss(model(x_t, t, cond, subject), target)
+    return F.mse_loss(denoise(model, x_t, t, cond, subject), target)
+
+
+def denoise(model, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None, subject: torch.Tensor | None):
+    """The network's output; ``subject`` is passed only when given (a model of several subjects), so any
+    ``model(x_t, t, cond)`` denoiser serves a model of one subject."""
+    return model(x_t, t, cond) if subject is None else model(x_t, t, cond, subject=subject)
 
 
 # -- one reverse step each, checked against diffusers in the tests ---------------------------------------
@@ -179,9 +185,9 @@ def guided_model_output(model, x_t: torch.Tensor, t: int, cond: torch.Tensor | N
     """
     t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
     if guidance_scale == 1.0 or cond is None:
-        return model(x_t, t_batch, cond, subject).float()
-    both = model(torch.cat([x_t, x_t]), torch.cat([t_batch, t_batch]), torch.cat([cond, model.null_condition(cond)]),
-                 None if subject is None else torch.cat([subject, subject]))
+        return denoise(model, x_t, t_batch, cond, subject).float()
+    both = denoise(model, torch.cat([x_t, x_t]), torch.cat([t_batch, t_batch]),
+                   torch.cat([cond, model.null_condition(cond)]), None if subject is None else torch.cat([subject, subject]))
     out_cond, out_uncond = both.float().chunk(2)
     return out_uncond + guidance_scale * (out_cond - out_uncond)
 

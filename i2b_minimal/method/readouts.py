@@ -46,6 +46,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .diffusion import denoise
+
 DEFAULT_DRAWS = 16  # M: a trained denoiser's x_0 at step T-1 varies with x_T; 16 draws average most of that out
 
 
@@ -79,7 +81,7 @@ def conditional_mean(model, schedule, cond: torch.Tensor | None, shape, num_draw
         c = None if cond is None else cond[images.start:images.stop].to(device).repeat_interleave(num_draws, dim=0)
         s = None if subject is None else subject[images.start:images.stop].to(device).repeat_interleave(num_draws)
         t = torch.full((len(x_t),), last, dtype=torch.long, device=device)
-        x0, _ = schedule.predict_x0_and_noise(model(x_t, t, c, s).float(), x_t, last)
+        x0, _ = schedule.predict_x0_and_noise(denoise(model, x_t, t, c, s).float(), x_t, last)
         means.append(x0.view(len(images), num_draws, *shape[1:]).mean(dim=1))
     return torch.cat(means)
 
