@@ -74,14 +74,16 @@ class TrainedModel:
         return export.trained_subjects(self.meta)
 
     def subject_rows(self, subject: int | None, n: int) -> torch.Tensor | None:
-        """What the network reads for ``subject``: its row in the subject table, n times, or None.
+        """What the network reads for ``subject`` (default: the model's first): its row in the subject table,
+        n times, or None.
 
         None for a model of one subject (it has no table), and for a subject outside a multi-subject model's
         table: the mean of the learned rows, the cross-subject prediction (``method/subjects.py``).
         """
-        if self.network.subjects is None or subject is None or int(subject) not in self.subjects:
+        subject = self.subjects[0] if subject is None else int(subject)
+        if self.network.subjects is None or subject not in self.subjects:
             return None
-        return torch.full((n,), self.subjects.index(int(subject)), dtype=torch.long)
+        return torch.full((n,), self.subjects.index(subject), dtype=torch.long)
 
     def condition(self, tokens: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor | None:
         """What the U-Net reads, exactly as in training: tokens for cross-attention, the pooled embedding otherwise."""
@@ -114,7 +116,7 @@ class TrainedModel:
         repeats, size = settings.samples_per_image, settings.batch_size
         repeated = None if cond is None else cond.repeat_interleave(repeats, dim=0)
         total, shape = n_images * repeats, (self.meta["n_channels"], self.meta["n_times"])
-        rows = self.subject_rows(self.subjects[0] if subject is None else subject, total)
+        rows = self.subject_rows(subject, total)
         starts = range(0, total, size)
         out = [self._sample_batch(None if repeated is None else repeated[start:start + size],
                                   None if rows is None else rows[start:start + size],
@@ -133,7 +135,7 @@ class TrainedModel:
         """E[x_0 | image] of ``subject`` (default: the model's first) per image, (n_images, C, T) in the data's
         units: ``method/readouts.py``'s conditional mean, one network pass per draw of x_T."""
         shape = (n_images, self.meta["n_channels"], self.meta["n_times"])
-        rows = self.subject_rows(self.subjects[0] if subject is None else subject, n_images)
+        rows = self.subject_rows(subject, n_images)
         mean = readouts.conditional_mean(self.network, self.schedule, cond, shape, num_draws=num_draws, seed=seed,
                                          batch_size=batch_size, subject=rows)
         return export.to_data_units(mean.cpu().numpy(), self.meta)
