@@ -76,9 +76,32 @@ def test_blocks_are_residual_over_time_tokens():
     assert out.shape == h.shape and weights.shape == (2, 2, 9, 9)
 
 
+@pytest.mark.parametrize("key_value_heads", [1, 2])  # multi-query (Shazeer 2019) and grouped (Ainslie et al. 2023)
+def test_shared_key_value_heads_equal_torch_grouped_query_attention(key_value_heads):
+    torch.manual_seed(0)
+    layer = MultiHeadAttention(width=32, context_dim=24, num_heads=4, key_value_heads=key_value_heads)
+    assert layer.to_k.weight.shape == layer.to_v.weight.shape == (8 * key_value_heads, 24)  # d = 32 / 4 per head
+    x, context = torch.randn(2, 7, 32), torch.randn(2, 5, 24)
+    # PyTorch's own grouped-query attention: query head h reads key/value head h // (4 // key_value_heads).
+    q = _heads(F.linear(x, layer.to_q.weight), 4)
+    k = _heads(F.linear(context, layer.to_k.weight), key_value_heads)
+    v = _heads(F.linear(context, layer.to_v.weight), key_value_heads)
+    reference = F.scaled_dot_product_attention(q, k, v, enable_gqa=True).transpose(1, 2).reshape(2, 7, 32)
+    reference = layer.to_out(reference)
+    for return_weights in (True, False):
+        out, _ = layer(x, context, return_weights=return_weights)
+        torch.testing.assert_close(out, reference)
+    _, weights = layer(x, context)
+    shared = k.repeat_interleave(4 // key_value_heads, dim=1)
+    expected = (q @ shared.transpose(-2, -1) / 8 ** 0.5).softmax(dim=-1)  # (B, heads, T, L), head by head
+    torch.testing.assert_close(weights, expected)
+
+
 def test_width_must_split_into_heads():
     with pytest.raises(ValueError, match="num_heads"):
         MultiHeadAttention(30, num_heads=4)
+    with pytest.raises(ValueError, match="key_value_heads 3 must divide num_heads 4"):
+        MultiHeadAttention(32, num_heads=4, key_value_heads=3)
 
 
 @pytest.mark.parametrize("context_dim", [24, None])  # cross-attention to 5 tokens, self-attention over 7 steps

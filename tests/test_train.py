@@ -137,6 +137,8 @@ def other_value(field, default):
         return "1,3", (1, 3)
     if field.name == "subjects":
         return "2-4", (2, 3, 4)
+    if field.name == "key_value_heads":  # default None: one per head; 2 divides the 4 heads
+        return "2", 2
     if isinstance(default, float):  # inside its valid range: halfway to its upper bound, if it has one
         value = (default + field.metadata["bounds"].high) / 2 if field.metadata["bounds"].high else default + 3
         return str(value), value

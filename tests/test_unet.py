@@ -140,6 +140,23 @@ def test_keywords_are_the_config_fields_and_config_json_records_them_all(tmp_pat
         UNet1D(17, cond_dim=8, width=16)
 
 
+def test_a_config_from_before_shared_key_value_heads_loads_as_multi_head(tmp_path):
+    # The bundled models' config.json has no key_value_heads: a key/value head per attention head.
+    model = UNet1D(17, cond_dim=8, base_channels=16, channel_mults=[1, 2], num_heads=2)
+    assert model.config.key_value_heads == 2
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["key_value_heads"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    loaded = UNet1D.from_pretrained(tmp_path)
+    assert loaded.config == model.config
+    shared = UNet1D(17, cond_dim=8, key_value_heads=1)  # multi-query: one key/value head for the 4 heads
+    to_k = shared.down[1].cross_attention.attention.to_k
+    assert to_k.weight.shape == (64 // 4, 128)
+    with pytest.raises(ValueError, match="key_value_heads=3 must divide num_heads=4"):
+        UNet1D(17, cond_dim=8, key_value_heads=3)
+
+
 def test_weights_saved_with_the_condition_at_the_top_level_still_load():
     # The layout of models saved before ImageCondition had a module (the bundled model's): null_cond,
     # cond_norm.*, cond_proj.* beside input_conv.
@@ -180,6 +197,13 @@ def test_lean_norm_silu_conv_has_the_plain_gradients_and_keeps_only_its_input():
         norm_silu_conv(h, norm, conv)
     feature_maps = [t for t in kept if t.shape == h.shape]
     assert len(feature_maps) == 1 and feature_maps[0] is h  # plain autograd keeps three such maps
+
+    # A transposed input (the attention blocks' output layout) has the same gradients.
+    base = torch.randn(3, 11, 8, dtype=torch.float64, requires_grad=True)
+    parameters = [base, norm.weight, norm.bias, conv.weight, conv.bias]
+    out, plain = norm_silu_conv(base.transpose(1, 2), norm, conv), conv(F.silu(norm(base.transpose(1, 2))))
+    for lean, reference in zip(torch.autograd.grad(out, parameters, grad), torch.autograd.grad(plain, parameters, grad)):
+        torch.testing.assert_close(lean, reference, rtol=1e-12, atol=1e-12)
 
 
 def test_lean_path_steps_aside_for_dropout():

@@ -14,6 +14,16 @@ of other tokens, weighted by how well they match (Vaswani et al. 2017, eq. 1):
   steps can exchange information in one layer. It is quadratic in the length,
   so the U-Net offers it only at its low-resolution levels (``self_attention=True``).
 
+**Shared keys and values.** With ``key_value_heads=1`` every query head reads
+the same single key and value head (multi-query attention, Shazeer 2019; grouped
+query attention, Ainslie et al. 2023, shares one per group of heads). The heads
+still look at the image differently, through their own queries; what is shared
+is the image's side, which here is computed for 50-65 image tokens in every
+layer, often more rows than the signal has time steps at the deep levels. The
+U-Net keeps one per head by default, the textbook multi-head layer: sharing one
+trained faster but scored lower on the validation split
+(``benchmarks/results/unet_speed.md``).
+
 The arithmetic is written out in :func:`scaled_dot_product_attention`, because
 reading it is the point, and that is what runs whenever the weights are asked
 for (the attention maps of notebook 03). Training never looks at the weights, so
@@ -45,29 +55,31 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
 
 
 class MultiHeadAttention(nn.Module):
-    """Multi-head attention (Vaswani et al. 2017, Sec. 3.2.2).
+    """Multi-head attention (Vaswani et al. 2017, Sec. 3.2.2), with optionally shared keys and values.
 
     ``width`` is the query width (the U-Net's channels at this level); keys and
-    values are projected from ``context_dim`` (the image token width) to the same
-    width. The width is split into ``num_heads`` heads that attend independently,
-    so different heads can follow different image tokens.
+    values are projected from ``context_dim`` (the image token width). The width
+    is split into ``num_heads`` heads that attend independently, so different
+    heads can follow different image tokens. ``key_value_heads`` (default:
+    ``num_heads``) key and value heads serve them, each shared by
+    ``num_heads // key_value_heads`` query heads (Shazeer 2019; Ainslie et al. 2023).
     """
 
-    def __init__(self, width: int, context_dim: int | None = None, num_heads: int = 4):
+    def __init__(self, width: int, context_dim: int | None = None, num_heads: int = 4,
+                 key_value_heads: int | None = None):
         super().__init__()
+        key_value_heads = num_heads if key_value_heads is None else key_value_heads
         if width % num_heads != 0:
             raise ValueError(f"width {width} is not divisible by num_heads {num_heads}; pick a num_heads that divides it")
-        self.num_heads = num_heads
+        if key_value_heads < 1 or num_heads % key_value_heads != 0:
+            raise ValueError(f"key_value_heads {key_value_heads} must divide num_heads {num_heads}")
+        self.num_heads, self.key_value_heads = num_heads, key_value_heads
         context_dim = width if context_dim is None else context_dim
+        head_dim = width // num_heads
         self.to_q = nn.Linear(width, width, bias=False)
-        self.to_k = nn.Linear(context_dim, width, bias=False)
-        self.to_v = nn.Linear(context_dim, width, bias=False)
+        self.to_k = nn.Linear(context_dim, key_value_heads * head_dim, bias=False)
+        self.to_v = nn.Linear(context_dim, key_value_heads * head_dim, bias=False)
         self.to_out = nn.Linear(width, width)
-
-    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        # (B, T, H*d) -> (B, H, T, d)
-        batch, length, width = x.shape
-        return x.view(batch, length, self.num_heads, width // self.num_heads).transpose(1, 2)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
                 return_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -77,14 +89,23 @@ class MultiHeadAttention(nn.Module):
         for the weights with ``return_weights=False`` (the fused kernel, for training).
         """
         context = x if context is None else context
-        q = self._split_heads(self.to_q(x))
-        k = self._split_heads(self.to_k(context))
-        v = self._split_heads(self.to_v(context))
+        batch, length, width = x.shape
+        groups, head_dim = self.key_value_heads, width // self.num_heads
+        # The query heads that share a key/value head are one longer sequence of queries for it: each query
+        # row attends on its own, so stacking them changes nothing, and one attention call serves the group.
+        # q: (B, T, groups, heads per group, d) -> (B, groups, T * heads per group, d); a view with one group.
+        q = self.to_q(x).view(batch, length, groups, -1, head_dim).transpose(1, 2).reshape(batch, groups, -1, head_dim)
+        k = self.to_k(context).view(batch, -1, groups, head_dim).transpose(1, 2)  # (B, groups, L, d)
+        v = self.to_v(context).view(batch, -1, groups, head_dim).transpose(1, 2)
         if return_weights:
             out, weights = scaled_dot_product_attention(q, k, v)
+            # (B, groups, T * heads per group, L) -> (B, heads, T, L), head h in group h // (heads per group)
+            weights = weights.view(batch, groups, length, -1, weights.shape[-1]).transpose(2, 3)
+            weights = weights.reshape(batch, self.num_heads, length, -1)
         else:
             out, weights = F.scaled_dot_product_attention(q, k, v), None
-        out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)  # concatenate the heads
+        # back to (B, T, heads * d), the heads concatenated; a view with one group
+        out = out.view(batch, groups, length, -1, head_dim).transpose(1, 2).reshape(batch, length, width)
         return self.to_out(out), weights
 
 
@@ -97,10 +118,11 @@ class AttentionBlock(nn.Module):
     identity at the start of training, so it can be inserted anywhere.
     """
 
-    def __init__(self, channels: int, context_dim: int | None = None, num_heads: int = 4, groups: int = 8):
+    def __init__(self, channels: int, context_dim: int | None = None, num_heads: int = 4, groups: int = 8,
+                 key_value_heads: int | None = None):
         super().__init__()
         self.norm = nn.GroupNorm(groups, channels)
-        self.attention = MultiHeadAttention(channels, context_dim, num_heads)
+        self.attention = MultiHeadAttention(channels, context_dim, num_heads, key_value_heads)
 
     def forward(self, h: torch.Tensor, context: torch.Tensor | None = None,
                 return_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -114,8 +136,9 @@ class AttentionBlock(nn.Module):
 class CrossAttention(AttentionBlock):
     """Queries from the signal, keys and values from the image tokens (arXiv 2509.00787)."""
 
-    def __init__(self, channels: int, context_dim: int, num_heads: int = 4, groups: int = 8):
-        super().__init__(channels, context_dim, num_heads, groups)
+    def __init__(self, channels: int, context_dim: int, num_heads: int = 4, groups: int = 8,
+                 key_value_heads: int | None = None):
+        super().__init__(channels, context_dim, num_heads, groups, key_value_heads)
 
     def forward(self, h: torch.Tensor, context: torch.Tensor,
                 return_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -126,8 +149,8 @@ class CrossAttention(AttentionBlock):
 class SelfAttention(AttentionBlock):
     """Every time step attends to every other time step of the same signal."""
 
-    def __init__(self, channels: int, num_heads: int = 4, groups: int = 8):
-        super().__init__(channels, None, num_heads, groups)
+    def __init__(self, channels: int, num_heads: int = 4, groups: int = 8, key_value_heads: int | None = None):
+        super().__init__(channels, None, num_heads, groups, key_value_heads)
 
     def forward(self, h: torch.Tensor, return_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """h: (B, C, T). Weights: (B, heads, T, T)."""

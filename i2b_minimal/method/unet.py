@@ -59,6 +59,10 @@ class UNet1DConfig:
     # reach 337 samples around each output sample (161 with three levels), more than a 100-sample EEG epoch.
     self_attention: bool = False
     num_heads: int = 4
+    # Key/value heads, each shared by num_heads // key_value_heads query heads (attention.py). None: one per
+    # head, plain multi-head attention. 1 (multi-query, Shazeer 2019) trains faster but scored lower on the
+    # validation split in the quickstart recipe (benchmarks/results/unet_speed.md), so it is not the default.
+    key_value_heads: int | None = None
     groups: int = 8
     dropout: float = 0.0
     # Subjects sharing the network (subjects.py): 0 for a model of one subject, without a subject embedding.
@@ -69,6 +73,8 @@ class UNet1DConfig:
         object.__setattr__(self, "channel_mults", tuple(self.channel_mults))
         levels = range(1, len(self.channel_mults)) if self.attention_levels is None else self.attention_levels
         object.__setattr__(self, "attention_levels", tuple(levels))
+        if self.key_value_heads is None:  # also what a config.json from before the field existed means
+            object.__setattr__(self, "key_value_heads", self.num_heads)
         if self.conditioning not in CONDITIONING_MODES:
             raise ValueError(f"unknown conditioning {self.conditioning!r}; choose one of {CONDITIONING_MODES}")
         if self.n_subjects == 1 or self.n_subjects < 0:
@@ -83,6 +89,8 @@ class UNet1DConfig:
         if any(w % self.groups or w % self.num_heads for w in self.widths):
             raise ValueError(f"channel widths {self.widths} must be divisible by groups={self.groups} and "
                              f"num_heads={self.num_heads}")
+        if self.key_value_heads < 1 or self.num_heads % self.key_value_heads:
+            raise ValueError(f"key_value_heads={self.key_value_heads} must divide num_heads={self.num_heads}")
         if any(not 0 <= level < len(self.widths) for level in self.attention_levels):
             raise ValueError(f"attention_levels {self.attention_levels} must lie in 0..{len(self.widths) - 1}")
 
@@ -139,9 +147,10 @@ class Stage(nn.Module):
         )
         use_self = with_attention and cfg.self_attention
         use_cross = with_attention and cfg.conditioning == "cross_attention"
-        self.self_attention = SelfAttention(out_channels, cfg.num_heads, cfg.groups) if use_self else None
-        self.cross_attention = (CrossAttention(out_channels, cfg.widths[-1], cfg.num_heads, cfg.groups)
-                                if use_cross else None)
+        self.self_attention = (SelfAttention(out_channels, cfg.num_heads, cfg.groups, cfg.key_value_heads)
+                               if use_self else None)
+        self.cross_attention = (CrossAttention(out_channels, cfg.widths[-1], cfg.num_heads, cfg.groups,
+                                               cfg.key_value_heads) if use_cross else None)
 
     def forward(self, h, temb, context, attention_maps: dict | None):
         for block in self.blocks:

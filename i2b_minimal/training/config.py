@@ -76,6 +76,9 @@ class TrainConfig:
         bounds=whole(0))
     self_attention: bool = _network("self_attention", "self-attention over time where there is attention")
     num_heads: int = _network("num_heads", "attention heads", bounds=whole(1))
+    key_value_heads: int | None = _network(
+        "key_value_heads", "key/value heads, each shared by a group of attention heads: 1 is multi-query attention "
+                           "(faster, method/attention.py; default: one per head)", bounds=whole(1))
     groups: int = _network("groups", "GroupNorm groups", bounds=whole(1))
     dropout: float = _network("dropout", "dropout in the residual blocks",
                                     bounds=Bounds(0, 1, high_open=True))
