@@ -4,7 +4,7 @@
    17 channels x 128 samples (issue 14's shape) and x 100 samples (THINGS-EEG2's
    epoch, which our 4-level default pads to 104), for our ``UNet1D`` (package
    defaults, conditioning ``cross_attention`` fed 50 tokens of width 512, and
-   ``none``) against diffusers' ``UNet1DModel`` at an equal parameter count
+   ``none``; and the option ``key_value_heads=1``, multi-query attention) against diffusers' ``UNet1DModel`` at an equal parameter count
    (within 10%). diffusers' 1D U-Net is used in its residual-temporal
    configuration (Janner et al. 2022's "Diffuser": ``DownResnetBlock1D`` /
    ``UpResnetBlock1D``, GroupNorm, Mish, a learned timestep embedding), the one of
@@ -29,9 +29,9 @@
    (one per core), quiet and beside the busy process, in alternating rounds.
 4. The time of one sampling run with DDPM (1000 steps) and with DDIM (50 steps).
 
-Every load runs sweeps for a fixed time per round (8 s; 3 s with ``--quick``), at least one sweep, so
+Every load runs sweeps for a fixed time per round (20 s; 3 s with ``--quick``), at least one sweep, so
 that a collapsed configuration cannot stretch the run. Run: ``python benchmarks/unet_speed.py --out
-benchmarks/results/unet_speed.md`` (about 10 minutes on a quiet 2-core machine; ``--quick`` for a smoke run of
+benchmarks/results/unet_speed.md`` (about 15 minutes on a quiet 2-core machine; ``--quick`` for a smoke run of
 a few minutes; ``--part threads`` for one part). The script sets the thread counts itself.
 """
 
@@ -90,10 +90,13 @@ def matched_diffusers_widths(n_params: int) -> tuple[int, int, int]:
 def models() -> dict[str, tuple]:
     """name -> (build the model, whether it is ours), built lazily so that a subprocess builds only its own."""
     ours = {"cross_attention": lambda: UNet1D(CHANNELS, cond_dim=COND_DIM, conditioning="cross_attention"),
-            "none": lambda: UNet1D(CHANNELS, conditioning="none")}
+            "none": lambda: UNet1D(CHANNELS, conditioning="none"),
+            # an option, not the default: one key/value head shared by the four heads (method/attention.py)
+            "cross_attention, key_value_heads=1": lambda: UNet1D(CHANNELS, cond_dim=COND_DIM, key_value_heads=1)}
     named = {}
-    for mode, build in ours.items():
+    for mode, build in ours.items():  # in pairs: ours, then diffusers' at its parameter count
         widths = matched_diffusers_widths(count(build()))
+        assert f"diffusers {widths}" not in named, "two of ours match one diffusers model: the pairs would break"
         named[f"ours, {mode}"] = (build, True)
         named[f"diffusers {widths}"] = (lambda widths=widths: diffusers_unet(widths), False)
     return named
@@ -226,7 +229,7 @@ def training_table(length: int, rounds: int, seconds: float, print_row=print) ->
                   f"{busy_cpu:.2f} | {busy / quiet:.2f} | {saved[name]:.0f} |")
     print_row(f"\nSpeed ratios are taken sweep by sweep ({len(times[name]['quiet'][0])} quiet and "
               f"{len(times[name]['busy'][0])} busy sweeps of one step of every model), their median.\n")
-    for ours, theirs in (rows[0:2], rows[2:4]):
+    for ours, theirs in zip(rows[0::2], rows[1::2]):
         ratio = {(load, clock): paired_speed_ratio(ours[4][load][clock], theirs[4][load][clock])
                  for load in ("quiet", "busy") for clock in (0, 1)}
         met = "met" if min(ratio["quiet", 0], ratio["quiet", 1]) >= 1.0 else "MISSED"
@@ -347,7 +350,7 @@ def main() -> None:
     print_row("# U-Net speed on a CPU: ours against diffusers' UNet1DModel, quiet and beside a busy process\n")
     print_row(f"Command: `{command}`. Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. "
               f"{os.cpu_count()} CPUs, torch {torch.__version__}; {load()} at the start.")
-    rounds, seconds = (2, 3.0) if args.quick else (5, 8.0)
+    rounds, seconds = (2, 3.0) if args.quick else (5, 20.0)
     if args.part in ("all", "training"):
         for length in LENGTHS[:1] if args.quick else LENGTHS:
             training_table(length, rounds, seconds, print_row)

@@ -95,8 +95,9 @@ class MultiHeadAttention(nn.Module):
         # row attends on its own, so stacking them changes nothing, and one attention call serves the group.
         # q: (B, T, groups, heads per group, d) -> (B, groups, T * heads per group, d); a view with one group.
         q = self.to_q(x).view(batch, length, groups, -1, head_dim).transpose(1, 2).reshape(batch, groups, -1, head_dim)
-        k = self.to_k(context).view(batch, -1, groups, head_dim).transpose(1, 2)  # (B, groups, L, d)
-        v = self.to_v(context).view(batch, -1, groups, head_dim).transpose(1, 2)
+        # Keys and values in one matrix product (wider, so faster on a CPU than two): (2, B, groups, L, d)
+        keys_values = F.linear(context, torch.cat([self.to_k.weight, self.to_v.weight]))
+        k, v = keys_values.view(batch, -1, 2, groups, head_dim).permute(2, 0, 3, 1, 4)
         if return_weights:
             out, weights = scaled_dot_product_attention(q, k, v)
             # (B, groups, T * heads per group, L) -> (B, heads, T, L), head h in group h // (heads per group)
