@@ -4,10 +4,11 @@
    17 channels x 128 samples (issue 14's shape) and x 100 samples (THINGS-EEG2's
    epoch, which our 4-level default pads to 104), for our ``UNet1D`` (package
    defaults, conditioning ``cross_attention`` fed 50 tokens of width 512, and
-   ``none``; and the option ``key_value_heads=1``, multi-query attention) against diffusers' ``UNet1DModel`` at an equal parameter count
-   (within 10%). diffusers' 1D U-Net is used in its residual-temporal
-   configuration (Janner et al. 2022's "Diffuser": ``DownResnetBlock1D`` /
-   ``UpResnetBlock1D``, GroupNorm, Mish, a learned timestep embedding), the one of
+   ``none``; and the option ``key_value_heads=1``, multi-query attention)
+   against diffusers' ``UNet1DModel`` at an equal parameter count (within 10%).
+   diffusers' 1D U-Net is used in its residual-temporal configuration (Janner
+   et al. 2022's "Diffuser": ``DownResnetBlock1D`` / ``UpResnetBlock1D``,
+   GroupNorm, Mish, a learned timestep embedding), the one of
    its configurations that, like ours, is a residual U-Net with GroupNorm and a
    time embedding; it has no conditioning input. Every model runs with the
    package's thread count (``hardware.policy_threads()``), quiet and with one
@@ -227,8 +228,9 @@ def training_table(length: int, rounds: int, seconds: float, print_row=print) ->
         rows.append((name, count(model), gflops[name], saved[name], times[name]))
         print_row(f"| {name} | {count(model):,} | {gflops[name]:.1f} | {quiet:.2f} | {quiet_cpu:.2f} | {busy:.2f} | "
                   f"{busy_cpu:.2f} | {busy / quiet:.2f} | {saved[name]:.0f} |")
-    print_row(f"\nSpeed ratios are taken sweep by sweep ({len(times[name]['quiet'][0])} quiet and "
-              f"{len(times[name]['busy'][0])} busy sweeps of one step of every model), their median.\n")
+    sweeps = next(iter(times.values()))  # every model has one time per sweep
+    print_row(f"\nSpeed ratios are taken sweep by sweep ({len(sweeps['quiet'][0])} quiet and "
+              f"{len(sweeps['busy'][0])} busy sweeps of one step of every model), their median.\n")
     for ours, theirs in zip(rows[0::2], rows[1::2]):
         ratio = {(load, clock): paired_speed_ratio(ours[4][load][clock], theirs[4][load][clock])
                  for load in ("quiet", "busy") for clock in (0, 1)}

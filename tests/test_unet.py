@@ -184,13 +184,18 @@ def test_lean_norm_silu_conv_has_the_plain_gradients_and_keeps_only_its_input():
     torch.manual_seed(0)
     norm, conv = torch.nn.GroupNorm(4, 8).double(), torch.nn.Conv1d(8, 6, 3, padding=1).double()
     torch.nn.init.normal_(norm.weight), torch.nn.init.normal_(norm.bias)
+    grad = torch.randn(3, 6, 11, dtype=torch.float64)
+
+    def assert_plain_gradients(leaf, h):  # h: the unit's input, computed from the leaf tensor
+        parameters = [leaf, norm.weight, norm.bias, conv.weight, conv.bias]
+        out, plain = norm_silu_conv(h, norm, conv), conv(F.silu(norm(h)))
+        assert torch.equal(out, plain)
+        for lean, reference in zip(torch.autograd.grad(out, parameters, grad),
+                                   torch.autograd.grad(plain, parameters, grad)):
+            torch.testing.assert_close(lean, reference, rtol=1e-12, atol=1e-12)
+
     h = torch.randn(3, 8, 11, dtype=torch.float64, requires_grad=True)
-    parameters = [h, norm.weight, norm.bias, conv.weight, conv.bias]
-    out, plain = norm_silu_conv(h, norm, conv), conv(F.silu(norm(h)))
-    assert torch.equal(out, plain)
-    grad = torch.randn_like(out)
-    for lean, reference in zip(torch.autograd.grad(out, parameters, grad), torch.autograd.grad(plain, parameters, grad)):
-        torch.testing.assert_close(lean, reference, rtol=1e-12, atol=1e-12)
+    assert_plain_gradients(h, h)
 
     kept = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
@@ -200,10 +205,7 @@ def test_lean_norm_silu_conv_has_the_plain_gradients_and_keeps_only_its_input():
 
     # A transposed input (the attention blocks' output layout) has the same gradients.
     base = torch.randn(3, 11, 8, dtype=torch.float64, requires_grad=True)
-    parameters = [base, norm.weight, norm.bias, conv.weight, conv.bias]
-    out, plain = norm_silu_conv(base.transpose(1, 2), norm, conv), conv(F.silu(norm(base.transpose(1, 2))))
-    for lean, reference in zip(torch.autograd.grad(out, parameters, grad), torch.autograd.grad(plain, parameters, grad)):
-        torch.testing.assert_close(lean, reference, rtol=1e-12, atol=1e-12)
+    assert_plain_gradients(base, base.transpose(1, 2))
 
 
 def test_lean_path_steps_aside_for_dropout():
