@@ -57,6 +57,36 @@ def test_held_out_split_is_about_a_tenth_and_disjoint():
     assert len({synthetic.caption(a) for a in held_out}) == 200  # distinct combinations
 
 
+def test_mirror_twins_swap_only_left_and_right_and_never_add_a_held_out_combination():
+    world = tiny_clip.sample_world(np.random.default_rng(0), 700, held_out=False)
+    table, twin = tiny_clip.with_mirror_twins(world)
+    assert table[:len(world)] == world and len({synthetic.caption(a) for a in table}) == len(table)
+    assert not any(map(tiny_clip.is_held_out, table))
+    for row, attributes in enumerate(world):
+        other = tiny_clip.mirror(attributes)
+        if twin[row] < 0:  # no twin: the middle column, or a twin that training must not see
+            assert other is None or tiny_clip.is_held_out(other)
+            continue
+        assert table[twin[row]] == other and other["position"] != attributes["position"]
+        assert {k: v for k, v in other.items() if k != "position"} == {k: v for k, v in attributes.items()
+                                                                       if k != "position"}
+        assert tiny_clip.mirror(other) == attributes  # mirroring twice is the identity
+    assert tiny_clip.mirror({**world[0], "position": "centre"}) is None
+
+
+def test_twin_batches_put_each_picture_beside_its_twin_and_cover_the_pool():
+    twin = np.array([5, -1, 6, 1, -1])  # rows 5 and 6 are twins outside the pool; row 3's twin is pool row 1
+    for seed in range(20):
+        batches = tiny_clip.twin_batches(np.random.default_rng(seed), twin, batch_size=4)
+        first = [next(batches) for _ in range(2)]  # an epoch is 5 pool rows and 2-3 twins: 8 rows reach into the next
+        for batch in first:
+            assert len(batch) == 4 and len(set(batch.tolist())) == 4  # never a row twice in one batch
+            for position, row in enumerate(batch[:-1]):  # the last row's twin may have been cut off
+                if row < len(twin) and twin[row] >= 0 and twin[row] not in batch[:position]:
+                    assert batch[position + 1] == twin[row]  # a pool row is followed by its twin
+        assert set(np.concatenate(first).tolist()) >= {0, 1, 2, 3, 4}  # the first epoch draws every pool row
+
+
 def test_bundled_tiny_clip_loads_offline_and_reproduces_its_card():
     card = json.loads((clip.TINY_CLIP_DIR / "metrics.json").read_text())
     encoder = clip.ImageEncoder("tiny", progress=False)
@@ -74,6 +104,8 @@ def test_bundled_tiny_clip_loads_offline_and_reproduces_its_card():
     for key in ("image_to_caption_top1", "image_to_caption_top5", "caption_to_image_top1", "caption_to_image_top5"):
         assert measured[key] == pytest.approx(stated[key], abs=changed_queries), key
         assert measured[key] > 10 * stated["chance_top5"]
+    # Its own caption against the caption with left and right swapped (chance 0.5): what the mirror twins teach.
+    assert measured["left_right"] == pytest.approx(stated["left_right"], abs=changed_queries) and stated["left_right"] > 0.95
 
 
 def test_bundled_model_card_is_written_from_its_metrics(tmp_path):

@@ -22,6 +22,7 @@ from i2b_minimal.method.clip import TINY_CLIP_DIR
 from i2b_minimal.method.hardware import apply_thread_policy
 from i2b_minimal.world import synthetic
 
+from .mirror_twins import twin_batches, with_mirror_twins
 from .tokenizer import WordTokenizer
 from .towers import IMAGE_SIZE, build_towers, contrastive_loss, image_processor
 from .world_split import sample_world
@@ -33,7 +34,7 @@ class TinyCLIPConfig:
 
     steps: int = 800
     batch_size: int = 128
-    pool_size: int = 12288  # distinct training images, drawn once and revisited every epoch
+    pool_size: int = 12288  # distinct training combinations (their mirror twins join them), drawn once
     learning_rate: float = 1e-3
     weight_decay: float = 0.1
     warmup_steps: int = 50
@@ -73,20 +74,17 @@ def train(out_dir=TINY_CLIP_DIR, config: TinyCLIPConfig | None = None, progress:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     tokenizer, processor = WordTokenizer.from_world(), image_processor()
-    world = sample_world(rng, config.pool_size, held_out=False)
+    world, twin = with_mirror_twins(sample_world(rng, config.pool_size, held_out=False))
     pixels = _draw_pool(world, processor, progress)
     input_ids, attention_mask = tokenizer([synthetic.caption(a) for a in world])
     vision, text = build_towers(len(tokenizer.vocab), config)
     logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # CLIP's initial temperature 0.07
     optimizer, schedule = _optimizer((vision, text), logit_scale, config)
     vision.train(), text.train()
-    order, cursor, losses = np.empty(0, dtype=int), 0, []
+    batches, losses = twin_batches(rng, twin, config.batch_size), []
     bar = tqdm(range(config.steps), desc="tiny CLIP", disable=not progress)
     for _ in bar:
-        if cursor + config.batch_size > len(order):  # a new epoch: a new shuffle of the pool
-            order, cursor = rng.permutation(len(world)), 0
-        batch = order[cursor:cursor + config.batch_size]
-        cursor += config.batch_size
+        batch = next(batches)
         loss = contrastive_loss(vision(pixel_values=pixels[batch].float()).image_embeds,
                                 text(input_ids=input_ids[batch], attention_mask=attention_mask[batch]).text_embeds,
                                 logit_scale)
@@ -105,7 +103,7 @@ def train(out_dir=TINY_CLIP_DIR, config: TinyCLIPConfig | None = None, progress:
     tokenizer.save(out_dir / "text")
     return {"config": asdict(config), "train_seconds": round(time.perf_counter() - started, 1),
             "torch_threads": torch.get_num_threads(), "load_average": round(os.getloadavg()[0], 1),
-            "final_loss": round(float(np.mean(losses[-20:])), 4),
+            "training_pictures": len(world), "final_loss": round(float(np.mean(losses[-20:])), 4),
             "temperature": round(1 / logit_scale.exp().item(), 4),
             "vision_parameters": vision.num_parameters(), "text_parameters": text.num_parameters(),
             "vision_megabytes": round((out_dir / "model.safetensors").stat().st_size / 2**20, 2)}

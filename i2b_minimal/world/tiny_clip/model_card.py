@@ -36,7 +36,7 @@ def write_model_card(folder=TINY_CLIP_DIR) -> Path:
     probe = metrics["linear_probe"]
     retrieval_rows = [f"| {r['draw_size']} px | {r['image_to_caption_top1']:.3f} | {r['image_to_caption_top5']:.3f} | "
                       f"{r['caption_to_image_top1']:.3f} | {r['caption_to_image_top5']:.3f} | "
-                      f"{r['chance_top1']:.3f} / {r['chance_top5']:.3f} |"
+                      f"{r['chance_top1']:.3f} / {r['chance_top5']:.3f} | {r['left_right']:.3f} |"
                       for r in (metrics["retrieval"], metrics["retrieval_drawn_at_128px"])]
     probe_rows = [f"| {a} | {len(values)} | " + " | ".join(f"{probe[a][view]:.3f}" for view in PROBE_VIEWS)
                   + f" | {probe[a]['chance']:.3f} |" for a, values in synthetic.ATTRIBUTES.items()]

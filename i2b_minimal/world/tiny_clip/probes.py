@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from i2b_minimal.method.clip import TINY_CLIP_DIR, ImageEncoder
 from i2b_minimal.world import pictures, synthetic
 
+from .mirror_twins import mirror
 from .tokenizer import WordTokenizer
 from .towers import IMAGE_SIZE
 from .world_split import sample_world
@@ -33,12 +34,22 @@ def retrieval(folder=TINY_CLIP_DIR, n_images: int = 500, seed: int = 1, draw_siz
     encoder = ImageEncoder(folder, progress=False)
     _, image_embeds = encoder.encode([synthetic.draw_image(a, draw_size) for a in world])
     text = CLIPTextModelWithProjection.from_pretrained(Path(folder) / "text").float().eval()
-    ids, mask = WordTokenizer.load(Path(folder) / "text")([synthetic.caption(a) for a in world])
-    with torch.inference_mode():
-        text_embeds = text(input_ids=ids, attention_mask=mask).text_embeds
-    similarity = torch.nn.functional.normalize(image_embeds, dim=-1) @ torch.nn.functional.normalize(text_embeds, dim=-1).T
+    tokenizer = WordTokenizer.load(Path(folder) / "text")
+
+    def embed(captions):
+        ids, mask = tokenizer(captions)
+        with torch.inference_mode():
+            return torch.nn.functional.normalize(text(input_ids=ids, attention_mask=mask).text_embeds, dim=-1)
+
+    image_embeds = torch.nn.functional.normalize(image_embeds, dim=-1)
+    similarity = image_embeds @ embed([synthetic.caption(a) for a in world]).T
     truth = torch.arange(n_images)[:, None]
-    result = {"n_images": n_images, "seed": seed, "draw_size": draw_size}
+    # Left and right: does a picture with a side match its own caption better than the same caption with left and
+    # right swapped (chance 0.5)? The world's other attributes cannot help here.
+    sided = [i for i, a in enumerate(world) if mirror(a) is not None]
+    mirrored = (image_embeds[sided] * embed([synthetic.caption(mirror(world[i])) for i in sided])).sum(dim=1)
+    result = {"n_images": n_images, "seed": seed, "draw_size": draw_size,
+              "left_right": round((similarity[sided, sided] > mirrored).float().mean().item(), 4)}
     for direction, scores in (("image_to_caption", similarity), ("caption_to_image", similarity.T)):
         ranked = scores.argsort(dim=1, descending=True)
         for k in (1, 5):
