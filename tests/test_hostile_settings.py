@@ -61,6 +61,8 @@ def test_the_valid_range_is_in_the_help():
     ("num_inference_steps", 0, r"--steps \(num_inference_steps\) must be a whole number >= 1"),
     ("samples_per_image", 0, r"--samples-per-image .* >= 1"),
     ("batch_size", 0, r"--batch-size .* >= 1"),
+    ("eta", 1.5, r"--eta \(eta\) must be a finite number >= 0 and <= 1 \(0: deterministic DDIM"),
+    ("eta", -0.1, r"--eta \(eta\) must be a finite number >= 0"),
 ])
 def test_a_bad_sampling_setting_is_refused(option, value, message):
     with pytest.raises(ValueError, match=message):
@@ -112,9 +114,10 @@ def test_keep_zero_keeps_every_checkpoint_and_negative_is_refused(tmp_path):
 # ----------------------------------------------------------------------------- per-image noise streams
 
 
-@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
-def test_a_sample_depends_only_on_seed_image_and_sample_index(sampler):
-    """Sample j of image i is the same alone, with other images, and however the call is cut into batches."""
+@pytest.mark.parametrize("sampler, eta", [("ddim", 0.0), ("ddim", 1.0), ("ddpm", 0.0)])
+def test_a_sample_depends_only_on_seed_image_and_sample_index(sampler, eta):
+    """Sample j of image i is the same alone, with other images, and however the call is cut into batches;
+    DDIM's fresh noise (eta > 0) comes from the same per-sample streams."""
     from i2b_minimal.app import pipeline
 
     model = pipeline.load_model("bundled", device="cpu", progress=False)
@@ -122,10 +125,13 @@ def test_a_sample_depends_only_on_seed_image_and_sample_index(sampler):
         model.schedule = type(model.schedule)(20, model.schedule.beta_schedule, model.schedule.prediction_type)
     torch.manual_seed(1)
     cond = torch.randn(3, model.encoder.num_tokens, model.encoder.token_dim)
-    options = dict(sampler=sampler, num_inference_steps=3, seed=7, samples_per_image=2, progress=False)
+    options = dict(sampler=sampler, eta=eta, num_inference_steps=3, seed=7, samples_per_image=2, progress=False)
     together = torch.from_numpy(model.sample(cond, 3, batch_size=4, **options))  # a batch ends inside image 1
     at_once = torch.from_numpy(model.sample(cond, 3, **options))
     alone = torch.from_numpy(model.sample(cond[:1], 1, batch_size=1, **options))
     torch.testing.assert_close(alone[0], together[0], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(at_once, together, atol=1e-4, rtol=1e-4)
     assert (together[0, 0] - together[0, 1]).abs().max() > 0.1  # the two samples of an image draw other noise
+    if eta:  # the setting reaches the sampler: the same x_T, other jumps
+        deterministic = torch.from_numpy(model.sample(cond, 3, **{**options, "eta": 0.0}))
+        assert (together - deterministic).abs().max() > 0.1

@@ -155,11 +155,23 @@ def test_a_recorded_data_root_that_moved_is_found_in_the_data_folder(tmp_path, m
     assert pipeline.training_root(meta) == tmp_path / "elsewhere" / "synthetic-eeg-small"
 
 
+def test_the_sampling_help_states_the_defaults_and_eta_with_ddpm_is_refused(capsys):
+    defaults = pipeline.SamplingSettings()
+    for command in ("sample", "evaluate"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert f"(default {defaults.num_inference_steps};" in text and f"(default {defaults.eta:g})" in text
+    code, _, err = run_cli(capsys, "evaluate", "--sampler", "ddpm", "--eta", "0.3", "--no-ridge")
+    assert code == 1 and "--eta sets DDIM's fresh noise" in err and "Traceback" not in err
+
+
 def test_sampling_settings_are_checked_and_keywords_change_single_fields():
     assert pipeline.sampling_settings(pipeline.EVALUATION_SAMPLING, seed=3) == pipeline.SamplingSettings(
         samples_per_image=4, seed=3)
     with pytest.raises(ValueError, match="sampler must be one of"):
         pipeline.sampling_settings(sampler="euler")
+    assert pipeline.SamplingSettings(eta=0.0) != pipeline.SamplingSettings()  # a deterministic DDIM is not the default
     with pytest.raises(ValueError, match=r"samples-per-image \(samples_per_image\) must be a whole number >= 1, not 0"):
         pipeline.SamplingSettings(samples_per_image=0)
     with pytest.raises(TypeError, match="steps"):  # a misspelt field is an error, not ignored

@@ -154,9 +154,8 @@ def _cmd_sample(args) -> int:
     from i2b_minimal import runtime
     if args.out.is_dir():  # before the sampling, not after it
         raise IsADirectoryError(21, "Is a directory", str(args.out))
-    signals = pipeline.generate(args.checkpoint, args.images, num_inference_steps=args.steps, sampler=args.sampler,
-                                guidance_scale=args.guidance_scale, samples_per_image=args.samples_per_image,
-                                seed=args.seed, subject=args.subject)
+    signals = pipeline.generate(args.checkpoint, args.images, samples_per_image=args.samples_per_image,
+                                subject=args.subject, **_sampler_options(args))
     with runtime.atomic_path(args.out) as tmp:
         with open(tmp, "wb") as handle:
             np.save(handle, signals)
@@ -169,9 +168,8 @@ def _cmd_evaluate(args) -> int:
     from . import report
     with _quiet_stdout(args.json):
         results = [pipeline.evaluate(args.checkpoint, args.data_root, subject=subject,
-                                     samples_per_image=args.samples_per_image, num_inference_steps=args.steps,
-                                     sampler=args.sampler, guidance_scale=args.guidance_scale, seed=args.seed,
-                                     conditioning=args.conditioning, ridge=not args.no_ridge, split=args.split)
+                                     samples_per_image=args.samples_per_image, conditioning=args.conditioning,
+                                     ridge=not args.no_ridge, split=args.split, **_sampler_options(args))
                    for subject in args.subject or [None]]
     if args.json:
         _print_json(results[0] if len(results) == 1 else {"subjects": {str(r["subject"]): r for r in results}})
@@ -195,12 +193,27 @@ def _cmd_quickstart(args) -> int:
     return 0
 
 
+def _sampler_options(args) -> dict:
+    """The sampler settings given on the command line; the others keep ``SamplingSettings``' defaults."""
+    if args.sampler == "ddpm" and args.eta is not None:
+        raise ValueError("--eta sets DDIM's fresh noise; DDPM adds its posterior's noise at every step: "
+                         "drop --eta or use --sampler ddim")
+    given = dict(num_inference_steps=args.steps, eta=args.eta, sampler=args.sampler,
+                 guidance_scale=args.guidance_scale, seed=args.seed)
+    return {name: value for name, value in given.items() if value is not None}
+
+
 def _add_sampling_options(parser, samples_per_image: int) -> None:
     parser.add_argument("--checkpoint", default="bundled",
                         help="'bundled' (every subject of the small synthetic EEG world), 'bundled-meg' (of the MEG "
                              "world), a model folder or a run folder")
     parser.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim", help="DDIM (fast) or DDPM (all T steps)")
-    parser.add_argument("--steps", type=int, default=50, help="DDIM steps (DDPM always takes all of them)")
+    # The defaults live in SamplingSettings (chosen on the validation split); the help repeats them, and
+    # tests/test_pipeline.py checks that it does so truly.
+    parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default 20; DDPM takes all of them)")
+    parser.add_argument("--eta", type=float, default=None,
+                        help="DDIM's fresh noise per jump (Song et al. 2021, eq. 16): 0 deterministic, 1 DDPM-like "
+                             "(default 0.5)")
     parser.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance (1: none)")
     parser.add_argument("--samples-per-image", type=int, default=samples_per_image, help="samples drawn per image")
     parser.add_argument("--seed", type=int, default=0)

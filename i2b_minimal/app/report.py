@@ -89,14 +89,20 @@ def write_summary(out, result: dict) -> tuple[Path, Path]:
     return json_path, readme
 
 
+def sampler_noise(result: dict) -> str:
+    """", eta 0.5" for DDIM with fresh noise in its jumps; nothing for deterministic DDIM or for DDPM (reports
+    written before eta was recorded are deterministic DDIM)."""
+    return f", eta {result['eta']:g}" if result.get("eta") else ""
+
+
 def markdown(result: dict) -> str:
     """The report page: what was run, the table of scores, the ceilings, the single-trial checks, the figures."""
     k = result["samples_per_image"]
     relation = "" if result.get("subject_relation", "within") == "within" else (
         f" (cross-subject: the model was trained on subjects {result['trained_subjects']})")
     lines = [f"# i2b report: {result['conditioning']} on {result['dataset']} subject {result['subject']}{relation}", "",
-             f"Model `{result['checkpoint']}`, {result['sampler'].upper()} with {result['num_inference_steps']} steps, "
-             f"guidance scale {result['guidance_scale']}, seed {result['seed']}; test set `{result['data_root']}` "
+             f"Model `{result['checkpoint']}`, {result['sampler'].upper()} with {result['num_inference_steps']} steps"
+             f"{sampler_noise(result)}, guidance scale {result['guidance_scale']}, seed {result['seed']}; test set `{result['data_root']}` "
              f"({result['n_test_images']} images x {result['n_test_repetitions']} repetitions, averaged).", "",
              "Three readouts of the diffusion model: its conditional mean E[x_0 | image] (the headline, `model`), "
              f"the mean of {k} samples and one sample. Two baselines on the same features, fitted on the training "

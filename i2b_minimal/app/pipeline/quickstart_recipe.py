@@ -15,6 +15,7 @@ import numpy as np
 from i2b_minimal import runtime
 
 from .scoring import evaluate
+from .trained_model import SamplingSettings
 
 
 def quickstart_config(data_root, output_dir):
@@ -57,8 +58,9 @@ def quickstart(out="reports/quickstart", data_root=None, steps: int | None = Non
     if steps is not None:
         config = dataclasses.replace(config, steps=steps, checkpoint_every=min(config.checkpoint_every, steps))
     result = train.train(config, overwrite=True, progress=progress)
+    ddim_steps = num_inference_steps or (10 if fast else SamplingSettings.num_inference_steps)
     metrics, signals = evaluate(result.model_dir, root, samples_per_image=samples_per_image or (2 if fast else 4),
-                                num_inference_steps=num_inference_steps or (10 if fast else 50), progress=progress,
+                                num_inference_steps=ddim_steps, progress=progress,
                                 return_signals=True)
     metrics["training"] = {"steps": config.steps, "batch_size": config.batch_size,
                            "base_channels": config.base_channels, "seconds": round(result.seconds, 1),
