@@ -72,7 +72,8 @@ def two_stage_table(score, train_props, test_props, predicted) -> list[str]:
     names = list(pictures.image_features(synthetic.sample_attributes(np.random.default_rng(0), 1)))  # column order
     rows = [f"| (none) | | {score(train_pred, test_pred):.3f} | {score(train_props, test_props):.3f} |"]
     for i, name in enumerate(names):
-        r2 = 1 - np.sum((test_pred[:, i] - test_props[:, i]) ** 2) / np.sum((test_props[:, i] - test_props[:, i].mean()) ** 2)
+        truth = test_props[:, i]
+        r2 = 1 - np.sum((test_pred[:, i] - truth) ** 2) / np.sum((truth - truth.mean()) ** 2)
         truth_in, prediction_in = train_pred.copy(), train_props.copy()
         truth_in[:, i], prediction_in[:, i] = train_props[:, i], train_pred[:, i]
         test_truth_in, test_prediction_in = test_pred.copy(), test_props.copy()

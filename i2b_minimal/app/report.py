@@ -90,8 +90,8 @@ def write_summary(out, result: dict) -> tuple[Path, Path]:
 
 
 def sampler_noise(result: dict) -> str:
-    """", eta 0.5" for DDIM with fresh noise in its jumps; nothing for deterministic DDIM or for DDPM (reports
-    written before eta was recorded are deterministic DDIM)."""
+    """The report line's ", eta 0.5" for DDIM with fresh noise in its jumps; nothing for deterministic DDIM or for
+    DDPM (results written before eta was recorded are deterministic DDIM)."""
     return f", eta {result['eta']:g}" if result.get("eta") else ""
 
 
@@ -102,7 +102,8 @@ def markdown(result: dict) -> str:
         f" (cross-subject: the model was trained on subjects {result['trained_subjects']})")
     lines = [f"# i2b report: {result['conditioning']} on {result['dataset']} subject {result['subject']}{relation}", "",
              f"Model `{result['checkpoint']}`, {result['sampler'].upper()} with {result['num_inference_steps']} steps"
-             f"{sampler_noise(result)}, guidance scale {result['guidance_scale']}, seed {result['seed']}; test set `{result['data_root']}` "
+             f"{sampler_noise(result)}, guidance scale {result['guidance_scale']}, seed {result['seed']}; "
+             f"test set `{result['data_root']}` "
              f"({result['n_test_images']} images x {result['n_test_repetitions']} repetitions, averaged).", "",
              "Three readouts of the diffusion model: its conditional mean E[x_0 | image] (the headline, `model`), "
              f"the mean of {k} samples and one sample. Two baselines on the same features, fitted on the training "

@@ -144,7 +144,8 @@ def evaluate(model="bundled", data_root=None, subject: int | None = None, sampli
     timings["total"] = round(time.perf_counter() - began, 2)
     steps = settings.num_inference_steps if settings.sampler == "ddim" else trained.schedule.num_train_timesteps
     result.update(samples_per_image=settings.samples_per_image, num_draws=num_draws, sampler=settings.sampler,
-                  num_inference_steps=steps, eta=settings.eta if settings.sampler == "ddim" else None, guidance_scale=settings.guidance_scale, seed=settings.seed,
+                  num_inference_steps=steps, eta=settings.eta if settings.sampler == "ddim" else None,
+                  guidance_scale=settings.guidance_scale, seed=settings.seed,
                   checkpoint=str(trained.path), dataset=test.dataset, data_root=str(root), subject=test.subject,
                   trained_subjects=trained.subjects,
                   subject_relation="within" if test.subject in trained.subjects else "cross", split=split,
