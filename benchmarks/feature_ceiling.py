@@ -35,14 +35,16 @@ from i2b_minimal.datasets import loaders
 from i2b_minimal.evaluation.baselines import RidgeEncoder
 from i2b_minimal.method import clip
 from i2b_minimal.world import pictures
+from i2b_minimal.world.tiny_clip import PROBE_ALPHAS
 
 
-def property_matrix(root, image_paths) -> np.ndarray:
-    """The 11 low-level properties the simulated brain responds to, one row per image of ``image_paths``."""
+def property_matrix(root, image_paths) -> tuple[np.ndarray, list[str]]:
+    """The 11 low-level properties the simulated brain responds to, one row per image of ``image_paths``, and
+    their names in column order."""
     table = pd.read_csv(root / "ground_truth" / "images.csv").set_index("image_path")
     rows = table.loc[[Path(path).relative_to(root).as_posix() for path in image_paths]]  # the CSV's paths are relative
     values = pictures.image_features(rows.drop(columns=["split", "concept", "caption"]).to_dict("records"))
-    return np.stack(list(values.values()), axis=1)
+    return np.stack(list(values.values()), axis=1), list(values)
 
 
 def with_products(x: np.ndarray) -> np.ndarray:
@@ -53,33 +55,38 @@ def with_products(x: np.ndarray) -> np.ndarray:
 
 
 def predicted_properties(train_x, test_x, train_props) -> tuple[np.ndarray, np.ndarray]:
-    """Each property predicted linearly from the features (standardised, ridge with leave-one-out penalty):
-    out-of-fold on the training images (5 folds, so the second stage never sees a fitted-on prediction), and
-    from a fit on all of them for the test images."""
+    """Each property predicted linearly from the features (standardised, ridge with a leave-one-out penalty among
+    the tiny CLIP probes' ``PROBE_ALPHAS``, one penalty for all properties): out-of-fold on the training images (5
+    folds, so the second stage never sees a fitted-on prediction), and from a fit on all of them for the test
+    images."""
     from sklearn.linear_model import RidgeCV
     from sklearn.model_selection import cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    probe = make_pipeline(StandardScaler(), RidgeCV(alphas=10.0 ** np.arange(-2, 6)))
+    probe = make_pipeline(StandardScaler(), RidgeCV(alphas=PROBE_ALPHAS))
     return cross_val_predict(probe, train_x, train_props, cv=5), probe.fit(train_x, train_props).predict(test_x)
 
 
-def two_stage_table(score, train_props, test_props, predicted) -> list[str]:
+def with_column(x: np.ndarray, column: int, source: np.ndarray) -> np.ndarray:
+    """A copy of ``x`` whose ``column`` is ``source``'s."""
+    swapped = x.copy()
+    swapped[:, column] = source[:, column]
+    return swapped
+
+
+def two_stage_table(score, names, train_props, test_props, predicted) -> list[str]:
     """Which property's shortfall costs the read-out most? Ridge to the EEG from the predicted properties, with the
     true value of one property swapped in, and from the true properties with that one's prediction swapped in."""
-    (train_pred, test_pred) = predicted
-    names = list(pictures.image_features(synthetic.sample_attributes(np.random.default_rng(0), 1)))  # column order
+    from sklearn.metrics import r2_score
+
+    train_pred, test_pred = predicted
+    r2 = r2_score(test_props, test_pred, multioutput="raw_values")
     rows = [f"| (none) | | {score(train_pred, test_pred):.3f} | {score(train_props, test_props):.3f} |"]
     for i, name in enumerate(names):
-        truth = test_props[:, i]
-        r2 = 1 - np.sum((test_pred[:, i] - truth) ** 2) / np.sum((truth - truth.mean()) ** 2)
-        truth_in, prediction_in = train_pred.copy(), train_props.copy()
-        truth_in[:, i], prediction_in[:, i] = train_props[:, i], train_pred[:, i]
-        test_truth_in, test_prediction_in = test_pred.copy(), test_props.copy()
-        test_truth_in[:, i], test_prediction_in[:, i] = test_props[:, i], test_pred[:, i]
-        rows.append(f"| {name} | {r2:.2f} | {score(truth_in, test_truth_in):.3f} | "
-                    f"{score(prediction_in, test_prediction_in):.3f} |")
+        truth_in = score(with_column(train_pred, i, train_props), with_column(test_pred, i, test_props))
+        prediction_in = score(with_column(train_props, i, train_pred), with_column(test_props, i, test_pred))
+        rows.append(f"| {name} | {r2[i]:.2f} | {truth_in:.3f} | {prediction_in:.3f} |")
     return rows
 
 
@@ -93,7 +100,7 @@ def main() -> None:
                                                               progress=False)
     test_tokens, test_pooled = feature_cache.encode_dataset(encoder, test.image_paths, root / "features",
                                                             progress=False)
-    train_props, test_props = (property_matrix(root, d.image_paths) for d in (training, test))
+    (train_props, names), (test_props, _) = (property_matrix(root, d.image_paths) for d in (training, test))
     views = {
         "the 11 properties the brain responds to (oracle)": (train_props, test_props, "mean"),
         "the 11 properties and their pairwise products (oracle)": (with_products(train_props),
@@ -130,7 +137,7 @@ def main() -> None:
     print("| property | R^2 of its prediction | predictions, this one true | truths, this one predicted |")
     print("|---|---:|---:|---:|")
     predicted = predicted_properties(np.asarray(train_pooled), np.asarray(test_pooled), train_props)
-    print("\n".join(two_stage_table(score, train_props, test_props, predicted)))
+    print("\n".join(two_stage_table(score, names, train_props, test_props, predicted)))
     print(f"\nWhole run {time.perf_counter() - began:.0f} s.")
 
 
