@@ -34,7 +34,8 @@ def train_and_score(config: train.TrainConfig, root: Path, split: str, samples_p
     run = train.train(config, overwrite=True, progress=False)
     trained_s = time.perf_counter() - start
     result, signals = pipeline.evaluate(pipeline.load_model(run.model_dir), root, split=split, ridge=baselines,
-                                        samples_per_image=samples_per_image, progress=False, return_signals=True)
+                                        samples_per_image=samples_per_image, eta=pipeline.QUICKSTART_ETA,
+                                        progress=False, return_signals=True)  # the quickstart recipe's sampler
     arrays = {"conditional_mean": signals["readouts"]["conditional_mean"], "real": signals["real"],
               "ridge": signals.get("ridge"), "times": signals["times"]}
     return result, arrays, trained_s

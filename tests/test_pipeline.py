@@ -33,7 +33,7 @@ TOLERANCE = {"mse": 1e-3, "pcc": 1e-3, "corr_across_images": 1e-3,
 # the card); 2e-5 allows five times that, 25 times finer than the rounding of the three decimals the card prints.
 CEILING_TOLERANCE = 2e-5
 # What the card's evaluation was asked to do is copied, not computed: it must match exactly.
-SETTINGS = ("conditioning", "samples_per_image", "sampler", "num_inference_steps", "guidance_scale", "seed",
+SETTINGS = ("conditioning", "samples_per_image", "sampler", "num_inference_steps", "eta", "guidance_scale", "seed",
             "dataset", "subject", "n_test_images", "n_test_repetitions")
 
 
@@ -171,7 +171,7 @@ def test_sampling_settings_are_checked_and_keywords_change_single_fields():
         samples_per_image=4, seed=3)
     with pytest.raises(ValueError, match="sampler must be one of"):
         pipeline.sampling_settings(sampler="euler")
-    assert pipeline.SamplingSettings(eta=0.0) != pipeline.SamplingSettings()  # a deterministic DDIM is not the default
+    assert pipeline.SamplingSettings(eta=0.5) != pipeline.SamplingSettings()  # the default DDIM adds no fresh noise
     with pytest.raises(ValueError, match=r"samples-per-image \(samples_per_image\) must be a whole number >= 1, not 0"):
         pipeline.SamplingSettings(samples_per_image=0)
     with pytest.raises(TypeError, match="steps"):  # a misspelt field is an error, not ignored

@@ -213,7 +213,7 @@ def _add_sampling_options(parser, samples_per_image: int) -> None:
     parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default 20; DDPM takes all of them)")
     parser.add_argument("--eta", type=float, default=None,
                         help="DDIM's fresh noise per jump (Song et al. 2021, eq. 16): 0 deterministic, 1 DDPM-like "
-                             "(default 0.5)")
+                             "(default 0)")
     parser.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance (1: none)")
     parser.add_argument("--samples-per-image", type=int, default=samples_per_image, help="samples drawn per image")
     parser.add_argument("--seed", type=int, default=0)
