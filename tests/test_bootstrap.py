@@ -39,6 +39,17 @@ def test_the_difference_is_the_difference_of_the_scores_and_its_interval_matches
     assert ours["low"] > 0  # the better prediction is better beyond the luck of the images
 
 
+def test_the_weighted_redraws_are_the_redraws_scored_one_by_one():
+    # Each redraw scored as it is defined: the drawn images copied, scored with the library's correlation; a
+    # channel that never varies scores 0 in both.
+    target, good, worse = _world(n_images=30)
+    good[:, 1] = 0.0
+    draws = np.random.default_rng(3).integers(len(target), size=(50, len(target)))
+    by_copies = [_score(good[rows], target[rows]) - _score(worse[rows], target[rows]) for rows in draws]
+    ours = corr_difference_interval(good, worse, target, TIMES, n_resamples=50, level=0.5, seed=3)
+    assert (ours["low"], ours["high"]) == pytest.approx(tuple(np.quantile(by_copies, [0.25, 0.75])), abs=1e-12)
+
+
 def test_identical_predictions_differ_by_exactly_zero_on_every_redraw():
     target, good, _ = _world()
     assert corr_difference_interval(good, good.copy(), target, TIMES, n_resamples=200) == \
