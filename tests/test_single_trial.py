@@ -122,3 +122,27 @@ def test_bad_input_is_a_clear_error(rng, call, message):
     x = rng.normal(size=(N_IMAGES, 4, 3, N_TIMES))
     with pytest.raises(ValueError, match=message):
         call(x)
+
+
+def test_c2st_is_the_held_out_accuracy_of_its_described_trials_and_their_columns_are_labelled(rng):
+    truth = _truth(rng)
+    trials = truth[:, None] + _brain_noise(rng, 20)
+    white = truth[:, None] + rng.normal(size=(N_IMAGES, 6, N_CHANNELS, N_TIMES))
+    described = c2st.describe_trials(white, trials, seed=3)
+    assert c2st.held_out_accuracy(described) == c2st.c2st(white, trials, seed=3)
+    k, bins = min(c2st.COMPONENTS, N_CHANNELS), len(c2st.bin_frequencies(N_TIMES, SFREQ))
+    assert described.features.shape == (2 * N_IMAGES * 6, k * bins + k * (k - 1) // 2)
+    assert np.all(np.bincount(described.component[described.component >= 0]) == bins)
+    assert np.all(np.bincount(described.frequency_bin[described.frequency_bin >= 0]) == k)
+    assert described.labels.mean() == 0.5 and len(np.unique(described.images)) == N_IMAGES
+    # A power column is a log10 Welch power of its bin: the AR(1) trials' spectrum, 1 / |1 - 0.8 exp(-iw)|^2,
+    # falls about 46-fold (1.7 in log10) from the first bin above 0 (w = 2 pi / 32) to Nyquist; white noise's is flat.
+
+    def fall(rows):
+        low, high = ((described.component == 0) & (described.frequency_bin == b) for b in (1, bins - 1))
+        return described.features[rows][:, low].mean() - described.features[rows][:, high].mean()
+
+    assert fall(described.labels == 0) == pytest.approx(1.7, abs=0.3) and abs(fall(described.labels == 1)) < 0.3
+    np.testing.assert_allclose(c2st.bin_frequencies(N_TIMES, SFREQ)[[0, -1]], [0.0, SFREQ / 2])
+    # Scored on a subset of columns: the spectra alone tell white noise from red.
+    assert c2st.held_out_accuracy(described, columns=described.component >= 0)["accuracy"] > 0.9

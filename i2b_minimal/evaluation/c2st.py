@@ -31,6 +31,8 @@ of the same test images, and the choices are:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.signal import welch
 from scipy.stats import norm
@@ -45,6 +47,22 @@ COMPONENTS = 8  # principal components described per trial: enough for the main 
 SEGMENT = 32  # Welch segment (samples): 17 frequency bins, a spectrum that is stable on one trial
 
 
+@dataclass(frozen=True)
+class DescribedTrials:
+    """The classifier's view of the two sets: one row of ``features`` per residual trial.
+
+    ``labels``: 1 generated, 0 real; ``images``: each row's image (the cross-validation groups);
+    ``component``: the principal component a column describes (its power), -1 for a correlation;
+    ``frequency_bin``: the Welch bin of a power column (:func:`bin_frequencies`), -1 for a correlation.
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    images: np.ndarray
+    component: np.ndarray
+    frequency_bin: np.ndarray
+
+
 def c2st(samples, trials, seed: int = 0, n_folds: int = 5) -> dict[str, float]:
     """Held-out accuracy of a classifier telling ``samples`` from ``trials``, with its 95% Wilson interval.
 
@@ -53,20 +71,44 @@ def c2st(samples, trials, seed: int = 0, n_folds: int = 5) -> dict[str, float]:
     Returns ``accuracy``, ``ci_low``, ``ci_high`` and ``n_trials`` (the number
     of held-out predictions, both classes together).
     """
+    return held_out_accuracy(describe_trials(samples, trials, seed), n_folds)
+
+
+def describe_trials(samples, trials, seed: int = 0) -> DescribedTrials:
+    """The balanced residual trials of both sets (module docstring), described by their second-order features."""
     generated, real = _balanced_residuals(samples, trials, np.random.default_rng(seed))
     n_images, m = generated.shape[:2]
-    if n_images < n_folds:
-        raise ValueError(f"{n_images} images are too few for {n_folds} folds grouped by image")
     pooled = np.concatenate([generated, real], axis=1)
     basis = np.linalg.eigh(spatial_covariance(pooled))[1][:, ::-1][:, :COMPONENTS]  # largest variance first
     features = _trial_features(pooled.reshape(-1, *pooled.shape[2:]), basis)
-    labels = np.tile(np.repeat([1, 0], m), n_images)  # 1: generated, 0: real, in the order of ``pooled``
-    images = np.repeat(np.arange(n_images), 2 * m)
+    n_components = basis.shape[1]  # COMPONENTS, or fewer for fewer channels
+    n_bins = min(SEGMENT, pooled.shape[-1]) // 2 + 1  # Welch's one-sided bins (:func:`bin_frequencies`)
+    correlations = np.full(n_components * (n_components - 1) // 2, -1)
+    return DescribedTrials(features=features,
+                           labels=np.tile(np.repeat([1, 0], m), n_images),  # 1: generated, 0: real, as pooled
+                           images=np.repeat(np.arange(n_images), 2 * m),
+                           component=np.concatenate([np.repeat(np.arange(n_components), n_bins), correlations]),
+                           frequency_bin=np.concatenate([np.tile(np.arange(n_bins), n_components), correlations]))
+
+
+def held_out_accuracy(described: DescribedTrials, n_folds: int = 5, columns=None) -> dict[str, float]:
+    """:func:`c2st`'s score of ``described``, from all its features or only the ``columns`` (a mask or indices)."""
+    n_images = len(np.unique(described.images))
+    if n_images < n_folds:
+        raise ValueError(f"{n_images} images are too few for {n_folds} folds grouped by image")
+    features = described.features if columns is None else described.features[:, columns]
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    predicted = cross_val_predict(classifier, features, labels, groups=images, cv=GroupKFold(n_folds))
-    correct = int(np.sum(predicted == labels))
-    low, high = wilson_interval(correct, len(labels))
-    return {"accuracy": correct / len(labels), "ci_low": low, "ci_high": high, "n_trials": len(labels)}
+    predicted = cross_val_predict(classifier, features, described.labels, groups=described.images,
+                                  cv=GroupKFold(n_folds))
+    correct = int(np.sum(predicted == described.labels))
+    low, high = wilson_interval(correct, len(described.labels))
+    return {"accuracy": correct / len(described.labels), "ci_low": low, "ci_high": high,
+            "n_trials": len(described.labels)}
+
+
+def bin_frequencies(n_times: int, sfreq: float) -> np.ndarray:
+    """The frequency (Hz) of each Welch bin of :class:`DescribedTrials` for trials of ``n_times`` samples."""
+    return np.fft.rfftfreq(min(SEGMENT, n_times), 1.0 / sfreq)
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -152,9 +152,13 @@ def _write_images(root: Path, rows: list[dict], progress: bool) -> None:
             tmp.write_bytes(jpeg_bytes(row))
 
 
-def _write_ground_truth(root: Path, subject: int, responses: np.ndarray) -> None:
-    with atomic_write(root / "ground_truth" / f"sub-{subject:02d}" / "responses.npy") as handle:
+def _write_ground_truth(root: Path, subject: int, responses: np.ndarray, whitening=None) -> None:
+    folder = root / "ground_truth" / f"sub-{subject:02d}"
+    with atomic_write(folder / "responses.npy") as handle:
         np.save(handle, responses.astype(np.float32))
+    if whitening is not None:  # EEG: what turns volts into the data's units (``fresh_trials`` draws with it)
+        with atomic_write(folder / "whitening.npy") as handle:
+            np.save(handle, whitening)
 
 
 def _write_captions(root: Path, rows: list[dict]) -> None:
@@ -186,7 +190,7 @@ def _make_eeg(root: Path, spec: dict, seed: int, subjects: list[int], progress: 
             things_format.write_eeg2(root, number, split, mvnn.whiten(whitening, trials),
                                      subject.ch_names, subject.times)
         mean_trial = brain.remove_baseline(subject, brain.evoked(subject, features))
-        _write_ground_truth(root, number, mvnn.whiten(whitening, mean_trial))
+        _write_ground_truth(root, number, mvnn.whiten(whitening, mean_trial), whitening)
     _write_captions(root, rows)
 
 
@@ -244,8 +248,9 @@ def make_dataset(root=None, modality: str = "eeg", preset: str = "tiny", seed: i
     ``ground_truth/images.csv`` (one row per image: split, image_path, concept, caption,
     attributes) and ``ground_truth/sub-XX/responses.npy`` (the noiseless response to every
     image, rows aligned with images.csv; for MEG in the units of the z-scored epochs, see
-    ``brain.zscored_ground_truth``), and last, for each subject, the marker that
-    :func:`ensure_dataset` trusts. The EEG data and truth are whitened by each subject's
+    ``brain.zscored_ground_truth``), for EEG ``ground_truth/sub-XX/whitening.npy`` (the subject's
+    MVNN matrix, C x C float64, that took its trials from volts to the data's units), and last,
+    for each subject, the marker that :func:`ensure_dataset` trusts. The EEG data and truth are whitened by each subject's
     multivariate noise normalisation (``mvnn.py``), as THINGS-EEG2's are. The full MEG
     preset holds 27048 epochs of 271 x 281 per subject in memory as float64 (about 16.5 GB).
     """
@@ -293,17 +298,22 @@ def load_captions(root) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def image_rows(root, image_paths) -> list[int]:
+    """The rows of ``ground_truth/images.csv`` (and of each subject's responses) of the images at ``image_paths``."""
+    root = Path(root)
+    row_of = {(root / path).resolve(): i for i, path in enumerate(load_captions(root)["image_path"])}
+    missing = [str(p) for p in image_paths if Path(p).resolve() not in row_of]
+    if missing:
+        raise ValueError(f"{len(missing)} image(s) are not in {root / 'ground_truth' / 'images.csv'}, e.g. {missing[0]}")
+    return [row_of[Path(p).resolve()] for p in image_paths]
+
+
 def load_ground_truth(root, subject: int, image_paths) -> np.ndarray:
     """The noiseless responses (n, C, T) of ``subject`` to the images at ``image_paths`` (as BrainData gives them)."""
     root = Path(root)
-    table = load_captions(root)
-    row_of = {(root / path).resolve(): i for i, path in enumerate(table["image_path"])}
+    rows = image_rows(root, image_paths)
     path = root / "ground_truth" / f"sub-{subject:02d}" / "responses.npy"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: subject {subject} was not written; "
                                 f"write it with `i2b data synth --subjects {subject} --out {root}`")
-    missing = [str(p) for p in image_paths if Path(p).resolve() not in row_of]
-    if missing:
-        raise ValueError(f"{len(missing)} image(s) are not in {root / 'ground_truth' / 'images.csv'}, e.g. {missing[0]}")
-    responses = np.load(path, mmap_mode="r")
-    return np.asarray(responses[[row_of[Path(p).resolve()] for p in image_paths]])
+    return np.asarray(np.load(path, mmap_mode="r")[rows])
