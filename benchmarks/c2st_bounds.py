@@ -136,7 +136,7 @@ def main(argv=None) -> None:
     print(table(["Hz"] + [f"component {k + 1}: generated minus recorded (dB)" for k in range(LEADING)],
                 residual_power_db(described, frequencies)))
     print(f"\n{began:%Y-%m-%d %H:%M}-{datetime.datetime.now(datetime.timezone.utc):%H:%M} UTC, "
-          f"checkpoint {result['checkpoint']}")
+          f"checkpoint {args.checkpoint}")
 
 
 if __name__ == "__main__":

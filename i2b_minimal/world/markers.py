@@ -19,7 +19,8 @@ from i2b_minimal.runtime import atomic_write
 # stationary noise, periodic over the epoch, EEG rescaled instead of whitened. 2: noise without
 # wrap-around, MVNN-whitened EEG, per-trial latency jitter and amplitude gain of each component.
 # 3: as 2, the noise synthesised over a length the FFT is fast for (other MEG trials, same EEG).
-GENERATOR_VERSION = 3
+# 4: as 3 (the same trials), and each EEG subject's MVNN whitening saved beside its truth (fresh_trials.py).
+GENERATOR_VERSION = 4
 WORLD_KEYS = ("modality", "preset", "seed")
 
 
