@@ -93,6 +93,8 @@ def main(argv=None) -> None:
     parser.add_argument("--samplers", nargs="*", type=parse_sampler, default=[],
                         help="more samplers to score: ddim:STEPS:ETA or ddpm")
     args = parser.parse_args(argv)
+    if args.draws < 2:
+        parser.error("--draws must be at least 2 (each row reports a standard deviation over the draws)")
     began = datetime.datetime.now(datetime.timezone.utc)
 
     result, signals = pipeline.evaluate(args.checkpoint, subject=args.subject, return_signals=True, progress=False)
@@ -118,7 +120,7 @@ def main(argv=None) -> None:
     trained = pipeline.load_model(args.checkpoint, progress=False)
     for fields in args.samplers:
         samples = pipeline.generate(trained, test.image_paths, samples_per_image=SAMPLES_PER_IMAGE,
-                                    progress=False, subject=args.subject, **fields)
+                                    progress=True, subject=args.subject, **fields)  # DDPM: minutes
         name = "DDPM, every training step" if fields["sampler"] == "ddpm" else \
             f"DDIM {fields['num_inference_steps']} steps, eta {fields['eta']}"
         sets.append((f"model: {name}", lambda draw, samples=samples: samples, real))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import brain, markers, pictures, synthetic
+from . import brain, markers, mvnn, pictures, synthetic
 
 VARIABILITY = ("all", "noise")
 
@@ -49,7 +49,7 @@ def fresh_trials(root, modality: str, subject: int, image_paths, repetitions: in
     else:
         mean = brain.evoked(simulated, features).astype(np.float64)[shown]
         trials = brain.remove_baseline(simulated, mean + brain.trial_noise(simulated, rng, len(shown)))
-    trials = brain.zscore(simulated, trials) if modality == "meg" else np.einsum("dc,nct->ndt", whitening, trials)
+    trials = brain.zscore(simulated, trials) if modality == "meg" else mvnn.whiten(whitening, trials)
     return trials.reshape(len(image_paths), repetitions, *trials.shape[1:])
 
 
