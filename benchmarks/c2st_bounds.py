@@ -1,4 +1,4 @@
-"""What a classifier two-sample test of single trials can reach on the synthetic world, and what it sees (a measurement).
+"""How low a classifier two-sample test of single trials can go on the synthetic world, and what it sees (measured).
 
 Issue 12 asks that a classifier tell the generated single trials of the bundled model from recorded ones no
 better than 60% of the time (``evaluation/c2st.py``). How low can any generator go, and what separates this one?

@@ -38,7 +38,8 @@ TOKEN_WIDTH = 128  # the tiny CLIP's token width: the bundled network's cross-at
 def property_features(root: Path):
     """A stand-in for ``features.encode_dataset``: (tokens, pooled) of the images' standardised true properties."""
     captions = synthetic.load_captions(root)
-    training, names = property_matrix(root, [root / p for p in captions.loc[captions["split"] == "train", "image_path"]])
+    training_paths = [root / path for path in captions.loc[captions["split"] == "train", "image_path"]]
+    training, names = property_matrix(root, training_paths)
     centre, scale = training.mean(axis=0), training.std(axis=0)
 
     def encode_dataset(encoder, image_paths, cache_dir, progress=True):

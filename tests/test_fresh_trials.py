@@ -1,11 +1,13 @@
 """New trials from the world that recorded a synthetic dataset (``world/fresh_trials.py``)."""
 
+import shutil
+
 import numpy as np
 import pytest
 
 from i2b_minimal import synthetic
 from i2b_minimal.datasets import loaders
-from i2b_minimal.world import brain, mvnn
+from i2b_minimal.world import brain, mvnn, pictures
 from i2b_minimal.world.fresh_trials import fresh_trials
 
 
@@ -16,10 +18,8 @@ def _residual_variance(trials, samples):
 
 def test_the_saved_whitening_takes_the_mean_response_in_volts_to_the_saved_truth(tiny_eeg_root):
     test = loaders.load("eeg", tiny_eeg_root, subject=1, split="test")
-    table = synthetic.load_captions(tiny_eeg_root)
-    from i2b_minimal.world import pictures
-
-    features = pictures.image_features(table.iloc[synthetic.image_rows(tiny_eeg_root, test.image_paths)].to_dict("records"))
+    rows = synthetic.load_captions(tiny_eeg_root).iloc[synthetic.image_rows(tiny_eeg_root, test.image_paths)]
+    features = pictures.image_features(rows.to_dict("records"))
     subject = brain.make_subject("eeg", 1)
     volts = brain.remove_baseline(subject, brain.evoked(subject, features))
     whitening = np.load(tiny_eeg_root / "ground_truth" / "sub-01" / "whitening.npy")
@@ -62,8 +62,6 @@ def test_fresh_meg_trials_are_z_scored_against_their_baseline(tiny_meg_root):
 
 
 def test_a_world_without_its_whitening_says_how_to_write_it_again(tiny_eeg_root, tmp_path):
-    import shutil
-
     copy = tmp_path / "root"
     shutil.copytree(tiny_eeg_root / "ground_truth", copy / "ground_truth")
     (copy / "ground_truth" / "sub-01" / "whitening.npy").unlink()

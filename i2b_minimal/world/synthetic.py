@@ -250,8 +250,8 @@ def make_dataset(root=None, modality: str = "eeg", preset: str = "tiny", seed: i
     image, rows aligned with images.csv; for MEG in the units of the z-scored epochs, see
     ``brain.zscored_ground_truth``), for EEG ``ground_truth/sub-XX/whitening.npy`` (the subject's
     MVNN matrix, C x C float64, that took its trials from volts to the data's units), and last,
-    for each subject, the marker that :func:`ensure_dataset` trusts. The EEG data and truth are whitened by each subject's
-    multivariate noise normalisation (``mvnn.py``), as THINGS-EEG2's are. The full MEG
+    for each subject, the marker that :func:`ensure_dataset` trusts. The EEG data and truth are
+    whitened by each subject's multivariate noise normalisation (``mvnn.py``), as THINGS-EEG2's are. The full MEG
     preset holds 27048 epochs of 271 x 281 per subject in memory as float64 (about 16.5 GB).
     """
     subjects = _check_request(modality, preset, subjects)
