@@ -97,7 +97,8 @@ def main(argv=None) -> None:
         parser.error("--draws must be at least 2 (each row reports a standard deviation over the draws)")
     began = datetime.datetime.now(datetime.timezone.utc)
 
-    result, signals = pipeline.evaluate(args.checkpoint, subject=args.subject, return_signals=True, progress=False)
+    trained = pipeline.load_model(args.checkpoint, progress=False)  # once, for the evaluation and the samplers
+    result, signals = pipeline.evaluate(trained, subject=args.subject, return_signals=True, progress=False)
     modality = "eeg" if result["dataset"] == "things-eeg2" else "meg"
     test = loaders.load(result["dataset"], result["data_root"], subject=args.subject, split="test")
     real, half = test.signals, test.n_repetitions // 2
@@ -117,7 +118,6 @@ def main(argv=None) -> None:
              lambda draw: signals["samples"], real),
             ("ridge + Gaussian residuals (the generative baseline)", lambda draw: signals["generative_baseline"],
              real)]
-    trained = pipeline.load_model(args.checkpoint, progress=False)
     for fields in args.samplers:
         samples = pipeline.generate(trained, test.image_paths, samples_per_image=SAMPLES_PER_IMAGE,
                                     progress=True, subject=args.subject, **fields)  # DDPM: minutes

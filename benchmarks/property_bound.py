@@ -28,7 +28,8 @@ from unittest import mock
 import numpy as np
 import torch
 
-from feature_ceiling import property_matrix  # benchmarks/ is on sys.path when this script runs
+from c2st_bounds import table  # benchmarks/ is on sys.path when this script runs
+from feature_ceiling import property_matrix
 from i2b_minimal import pipeline, synthetic, train
 from i2b_minimal.datasets import features
 
@@ -80,8 +81,7 @@ def main(argv=None) -> None:
               "dispersion", "C2ST"]
     rows = [["the world's 11 true properties (this run)", *summary(bound)],
             ["the tiny CLIP's tokens (the bundled model)", *summary(scored)]]
-    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-    print("\n".join("| " + " | ".join(row) + " |" for row in rows))
+    print(table(header, rows))
     print(f"\nsubject {args.subject}, noise ceiling {bound['noise_ceiling']:.3f}, true ceiling "
           f"{bound['true_noise_ceiling']:.3f}; {began:%Y-%m-%d %H:%M}-"
           f"{datetime.datetime.now(datetime.timezone.utc):%H:%M} UTC")
