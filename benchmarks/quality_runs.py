@@ -34,7 +34,7 @@ def train_and_score(config: train.TrainConfig, root: Path, split: str, samples_p
     run = train.train(config, overwrite=True, progress=False)
     trained_s = time.perf_counter() - start
     result, signals = pipeline.evaluate(pipeline.load_model(run.model_dir), root, split=split, ridge=baselines,
-                                        samples_per_image=samples_per_image, eta=pipeline.QUICKSTART_ETA,
+                                        samples_per_image=samples_per_image, **pipeline.QUICKSTART_SAMPLING,
                                         progress=False, return_signals=True)  # the quickstart recipe's sampler
     arrays = {"conditional_mean": signals["readouts"]["conditional_mean"], "real": signals["real"],
               "ridge": signals.get("ridge"), "times": signals["times"]}

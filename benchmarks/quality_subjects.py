@@ -32,7 +32,7 @@ def train_and_score_subjects(config: train.TrainConfig, root: Path, scored: list
     out = []
     for subject in scored:
         result, signals = pipeline.evaluate(model, root, subject=subject, samples_per_image=samples_per_image,
-                                            eta=pipeline.QUICKSTART_ETA, progress=False,
+                                            **pipeline.QUICKSTART_SAMPLING, progress=False,
                                             return_signals=True)  # the quickstart recipe's sampler
         out.append((result, {"conditional_mean": signals["readouts"]["conditional_mean"], "real": signals["real"],
                              "ridge": signals["ridge"], "times": signals["times"]}))

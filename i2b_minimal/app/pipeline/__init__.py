@@ -14,11 +14,11 @@ Three verbs, each one function, each one ``i2b`` command, one module per idea:
 
 from .data_roots import how_to_make, training_root
 from .generation import generate
-from .quickstart_recipe import QUICKSTART_ETA, quickstart, quickstart_config
+from .quickstart_recipe import QUICKSTART_SAMPLING, quickstart, quickstart_config
 from .scoring import EVALUATION_SAMPLING, evaluate
 from .trained_model import (BUNDLED_MODEL, BUNDLED_MODELS, SAMPLERS, SamplingSettings, TrainedModel, load_model, resolve_model,
                             sampling_settings)
 
-__all__ = ["how_to_make", "training_root", "generate", "quickstart", "quickstart_config", "QUICKSTART_ETA",
+__all__ = ["how_to_make", "training_root", "generate", "quickstart", "quickstart_config", "QUICKSTART_SAMPLING",
            "EVALUATION_SAMPLING", "evaluate", "BUNDLED_MODEL", "BUNDLED_MODELS", "SAMPLERS", "SamplingSettings",
            "TrainedModel", "load_model", "resolve_model", "sampling_settings"]
