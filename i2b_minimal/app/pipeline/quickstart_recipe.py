@@ -18,7 +18,7 @@ from .scoring import evaluate
 # The sampler of the quickstart's 400-step models, chosen on the validation split of this recipe (three seeds):
 # 20 DDIM steps with eta 0.5 spread the single trials most like recorded ones. The bundled models, trained four
 # times longer, spread them less and sample best with SamplingSettings' defaults (quality.md, "Sampler settings").
-# Both are named here, so that the quickstart keeps its sampler whatever the defaults become.
+# Steps and eta are both named here, so that the quickstart keeps its sampler whatever the defaults become.
 QUICKSTART_SAMPLING = {"num_inference_steps": 20, "eta": 0.5}
 
 
