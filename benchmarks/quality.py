@@ -25,6 +25,10 @@ repetitions, 100 test images x 40 repetitions), in parts (``--parts``):
   subjects: one model of all subjects, and one per left-out subject
   (``--held-out``), scored subject by subject (``quality_subjects.py``).
   About 4 minutes per training run on the EEG world.
+* ``seeds``: the bundled model's own recipe (its ``meta.json``) trained with
+  each of ``--seeds`` and scored with the default sampler, with issue 12's
+  goals on the mean over seeds (``quality_seeds.py``). About 25 minutes per
+  training run on one core.
 * ``recipe``: the training recipe, chosen on the **validation** split: the
   quickstart's cross-attention run with each (``high_noise_fraction``,
   ``trials``) of ``--recipes``, trained with ``hold_out_validation`` and scored
@@ -58,9 +62,10 @@ from i2b_minimal import metrics, pipeline, report, synthetic, unet
 from i2b_minimal.datasets import loaders
 from i2b_minimal.evaluation import bootstrap
 from quality_runs import recipe, run_all  # benchmarks/ is on sys.path when this script runs
+from quality_seeds import seeds_part
 from quality_subjects import subjects_part
 
-PARTS = ("perfect", "bundled", "ablation", "samplers", "recipe", "subjects")
+PARTS = ("perfect", "bundled", "ablation", "samplers", "recipe", "subjects", "seeds")
 MODES = unet.CONDITIONING_MODES
 KS = (1, 4, 16, 64)
 
@@ -242,7 +247,7 @@ def main(argv=None) -> None:
     parser.add_argument("--width", type=int, default=32, help="U-Net base channels (ablation)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--samples-per-image", type=int, default=4, help="K, DDIM samples per test image")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="(ablation) training seeds per mode")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="(ablation, seeds) training seeds")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="(ablation) conditioning modes")
     parser.add_argument("--modality", choices=("eeg", "meg"), default="eeg",
                         help="the synthetic world (meg: the recipe, ablation and subjects parts only)")
@@ -293,6 +298,9 @@ def main(argv=None) -> None:
         table, counted = subjects_part(args, goal_checks)
         print(f"## Every subject, within and across subjects: width {args.width}, {args.steps} steps of batch "
               f"{args.batch_size}, K = {args.samples_per_image}\n\n{table}\n\nGoals, subject by subject:\n\n{counted}")
+    if "seeds" in args.parts:
+        section, results, intervals = seeds_part(args, differences)
+        print(section + "\n\nGoals:\n\n" + "\n".join(goals(results, intervals, None)))
     print(f"\nLoad average at start {load[0]:.2f}, at end {os.getloadavg()[0]:.2f}; "
           f"whole run {time.perf_counter() - began:.0f} s.")
 

@@ -24,8 +24,12 @@ def recipe(mode: str, root: Path, args) -> train.TrainConfig:
                                checkpoint_every=args.steps)
 
 
-def train_and_score(config: train.TrainConfig, root: Path, split: str, samples_per_image: int, baselines: bool):
+def train_and_score(config: train.TrainConfig, root: Path, split: str, samples_per_image: int, baselines: bool,
+                    sampling: dict = pipeline.QUICKSTART_SAMPLING):
     """One training run, then its evaluation on ``split``: (result, the arrays the tables need, seconds trained).
+
+    ``sampling``: the sampler's settings, by default the quickstart recipe's (``--parts seeds`` scores the
+    bundled recipe with its own, ``SamplingSettings``' defaults).
 
     A function of its own so that ``--jobs`` can run several in worker processes, one torch thread each (the
     package's policy on two cores), each its own program as far as the scheduler is concerned.
@@ -34,8 +38,8 @@ def train_and_score(config: train.TrainConfig, root: Path, split: str, samples_p
     run = train.train(config, overwrite=True, progress=False)
     trained_s = time.perf_counter() - start
     result, signals = pipeline.evaluate(pipeline.load_model(run.model_dir), root, split=split, ridge=baselines,
-                                        samples_per_image=samples_per_image, **pipeline.QUICKSTART_SAMPLING,
-                                        progress=False, return_signals=True)  # the quickstart recipe's sampler
+                                        samples_per_image=samples_per_image, **sampling, progress=False,
+                                        return_signals=True)
     arrays = {"conditional_mean": signals["readouts"]["conditional_mean"], "real": signals["real"],
               "ridge": signals.get("ridge"), "times": signals["times"]}
     return result, arrays, trained_s

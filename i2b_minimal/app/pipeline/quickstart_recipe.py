@@ -16,8 +16,8 @@ from i2b_minimal import runtime
 
 from .scoring import evaluate
 # The sampler of the quickstart's 400-step models, chosen on the validation split of this recipe (three seeds):
-# 20 DDIM steps with eta 0.5 spread the single trials most like recorded ones. The bundled models, trained four
-# times longer, spread them less and sample best with SamplingSettings' defaults (quality.md, "Sampler settings").
+# 20 DDIM steps with eta 0.5 spread the single trials most like recorded ones. Models trained longer spread them
+# less: the bundled EEG model (6400 steps) samples best with SamplingSettings' defaults (quality.md, "Training longer").
 # Steps and eta are both named here, so that the quickstart keeps its sampler whatever the defaults become.
 QUICKSTART_SAMPLING = {"num_inference_steps": 20, "eta": 0.5}
 
@@ -26,9 +26,9 @@ def quickstart_config(data_root, output_dir):
     """The training run of ``i2b quickstart``: sized to finish within minutes on two CPU cores.
 
     This is the recipe ``benchmarks/quality.py`` gives every conditioning mode (its cross-attention row is
-    what a quickstart scores); the bundled model is the same recipe trained for 1600 steps. The fields
-    it does not name keep ``TrainConfig``'s defaults, v-prediction among them: a run this short cannot
-    afford an epsilon network's error amplified at the noisiest steps.
+    what a quickstart scores); the bundled EEG model is the same recipe on all 10 subjects, for 6400 steps.
+    The fields it does not name keep ``TrainConfig``'s defaults, v-prediction among them: a run this short
+    cannot afford an epsilon network's error amplified at the noisiest steps.
     """
     from i2b_minimal.training import train
 

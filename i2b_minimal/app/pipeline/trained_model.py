@@ -38,13 +38,15 @@ class SamplingSettings:
     ``samples_per_image`` draws per image; a ``seed``; ``batch_size`` signals per network pass (memory, not
     results).
 
-    The defaults, 20 deterministic steps (eta 0), were chosen on the validation split for single trials whose
-    spread matches recorded ones (the dispersion ratio of every channel nearest 1), on three validation models of
-    the bundled recipe: ``benchmarks/results/quality.md``, "Sampler settings". Models trained for fewer steps
-    spread their samples more and do better with eta 0.5 (the same section).
+    The defaults, 50 deterministic steps (eta 0), were chosen on the validation split of the bundled EEG recipe
+    (6400 training steps) for single trials whose spread matches recorded ones (the dispersion ratio of every
+    channel nearest 1): ``benchmarks/results/quality.md``, "Training longer". The right sampler depends on how
+    long a model trained: 20 steps under-disperse that model's samples, while models trained for 1600 steps or
+    fewer spread theirs more and do best with 20 steps ("Sampler settings"; the quickstart's
+    ``QUICKSTART_SAMPLING``).
     """
 
-    num_inference_steps: int = 20
+    num_inference_steps: int = 50
     sampler: str = "ddim"
     eta: float = 0.0
     guidance_scale: float = 1.0
