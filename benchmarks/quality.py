@@ -27,7 +27,7 @@ repetitions, 100 test images x 40 repetitions), in parts (``--parts``):
   About 4 minutes per training run on the EEG world.
 * ``seeds``: the bundled model's own recipe (its ``meta.json``) trained with
   each of ``--seeds`` and scored with the default sampler, with issue 12's
-  goals on the mean over seeds (``quality_seeds.py``). About 25 minutes per
+  goals on the mean over seeds (``quality_seeds.py``). 25 to 50 minutes per
   training run on one core.
 * ``recipe``: the training recipe, chosen on the **validation** split: the
   quickstart's cross-attention run with each (``high_noise_fraction``,
