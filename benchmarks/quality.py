@@ -61,7 +61,7 @@ import numpy as np
 from i2b_minimal import metrics, pipeline, report, synthetic, unet
 from i2b_minimal.datasets import loaders
 from i2b_minimal.evaluation import bootstrap
-from quality_runs import recipe, run_all  # benchmarks/ is on sys.path when this script runs
+from quality_runs import recipe, run_all, spread  # benchmarks/ is on sys.path when this script runs
 from quality_seeds import seeds_part
 from quality_subjects import subjects_part
 
@@ -142,9 +142,6 @@ def ablation(root: Path, args) -> tuple[str, dict]:
     done = iter(run_all(jobs, args.jobs))
     results = {mode: [next(done) for _ in args.seeds] for mode in args.modes}
     first = results["cross_attention"][0][0]
-
-    def spread(values):  # mean ± sd over seeds; the value alone for one seed
-        return f"{np.mean(values):.3f}" + (f" ± {np.std(values, ddof=1):.3f}" if len(values) > 1 else "")
 
     lines = ["| | conditional mean | mean of K | 1 sample | 2-way (cond. mean) | dispersion, lowest channel | "
              "highest | C2ST | trained (s) |", "|---" * 9 + "|"]

@@ -13,6 +13,8 @@ import multiprocessing
 import time
 from pathlib import Path
 
+import numpy as np
+
 from i2b_minimal import pipeline, train
 
 
@@ -43,6 +45,11 @@ def train_and_score(config: train.TrainConfig, root: Path, split: str, samples_p
     arrays = {"conditional_mean": signals["readouts"]["conditional_mean"], "real": signals["real"],
               "ridge": signals.get("ridge"), "times": signals["times"]}
     return result, arrays, trained_s
+
+
+def spread(values) -> str:
+    """Mean ± sd over seeds (sample sd), three decimals; the value alone for one seed."""
+    return f"{np.mean(values):.3f}" + (f" ± {np.std(values, ddof=1):.3f}" if len(values) > 1 else "")
 
 
 def run_all(jobs: list[tuple], workers: int, function=train_and_score) -> list:

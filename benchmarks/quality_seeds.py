@@ -19,7 +19,7 @@ import numpy as np
 
 from i2b_minimal import pipeline, report, synthetic, train
 from i2b_minimal.evaluation import bootstrap
-from quality_runs import run_all
+from quality_runs import run_all, spread
 
 
 def bundled_recipe(args) -> train.TrainConfig:
@@ -53,9 +53,6 @@ def seeds_part(args, differences) -> tuple[str, dict, dict]:
                      f"{single['covariance_distance']:.3f} | {single['c2st_accuracy']:.3f} | {seconds:.0f} |")
     results = {"cross_attention": done}
     intervals = differences(results)
-
-    def spread(values):
-        return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
     corrs = [r["model"]["corr_across_images"] for r, _, _ in done]
     lead = intervals["ridge"]
