@@ -1,7 +1,9 @@
 """The Jupyter Book builds in fast mode, and its HTML is complete and clean.
 
 The book is built once per test run (``book_html`` in tests/conftest.py, shared
-with the browser tests), the way CI and the publishing workflow build it: Jupyter Book v1 with ``-W -n --keep-going``, so a broken reference, a
+with the browser tests; the build starts with the run, beside the other tests,
+and this file runs last), the way CI and the publishing workflow build it:
+Jupyter Book v1 with ``-W -n --keep-going``, so a broken reference, a
 missing figure, an unknown citation, a missing benchmark table or a notebook
 that raises fails the build, with every warning listed. It goes to a temporary
 folder with a fresh execution cache, so every notebook really runs against the
