@@ -135,7 +135,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def book_build(request, tmp_path_factory, book_toc_files):
+def book_build(request, tmp_path_factory):
     """The fast edition's build, started with the run when a selected test reads it (else None).
 
     ``I2B_BOOK_HTML=<folder>`` checks an HTML folder built earlier instead (for example ``book/_build/html``, or a
@@ -144,7 +144,8 @@ def book_build(request, tmp_path_factory, book_toc_files):
     if os.environ.get("I2B_BOOK_HTML") or not any(map(_reads_the_book, request.session.items)):
         yield None
         return
-    problem = _why_the_book_cannot_be_built(book_toc_files)
+    # The toc is read only here, so that a broken one fails the book's tests, not every test.
+    problem = _why_the_book_cannot_be_built(request.getfixturevalue("book_toc_files"))
     if problem:  # book_html fails with it; the other tests run as usual
         yield problem
         return
