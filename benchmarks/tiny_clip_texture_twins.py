@@ -1,4 +1,4 @@
-"""An attempt, not adopted: the tiny CLIP trained with texture twins beside its mirror twins.
+"""A candidate, not adopted yet: the tiny CLIP trained with texture twins beside its mirror twins.
 
 `feature_ceiling.md` says texture energy is what the tiny CLIP's pooled embedding misses most. Mirror twins
 (`world/tiny_clip/mirror_twins.py`) put the side into it by giving every picture, in its batch, the caption that
