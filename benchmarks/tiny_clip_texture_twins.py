@@ -5,7 +5,7 @@
 differs in the side alone; this gives every picture also one that differs in the texture alone (a random other
 texture of the same combination, drawn by the world), the same NegCLIP-style hard negative for texture.
 
-    python benchmarks/tiny_clip_texture_twins.py OUT   # then feature_ceiling.py with clip.ImageEncoder(OUT)
+    python benchmarks/tiny_clip_texture_twins.py OUT [SEED]   # then feature_ceiling.py with clip.ImageEncoder(OUT)
 
 It runs `i2b clip train`'s loop (`fitting.train`) with the pool and the batches replaced.
 """
@@ -59,4 +59,4 @@ def batches(rng, twins, batch_size):
 if __name__ == "__main__":
     fitting.with_mirror_twins, fitting.twin_batches = with_twins, batches
     # A smaller pool than the bundled 12,288: with both kinds of twin it still draws about 20,000 pictures.
-    print(json.dumps(fitting.train(sys.argv[1], fitting.TinyCLIPConfig(pool_size=8192)), indent=1))
+    print(json.dumps(fitting.train(sys.argv[1], fitting.TinyCLIPConfig(pool_size=8192, seed=int(sys.argv[2]) if len(sys.argv) > 2 else 0)), indent=1))
