@@ -22,16 +22,16 @@ from i2b_minimal.world.tiny_clip.world_split import is_held_out
 
 def with_twins(world):
     """The pool, the mirror and texture twins it lacks, and each row's twins (rows of the table)."""
-    rng = np.random.default_rng(123)
+    rng = np.random.default_rng(123)  # the twins' textures: the same draw for every training seed
     rows = {synthetic.caption(a): i for i, a in enumerate(world)}
     table, twins = list(world), [[] for _ in world]
 
-    def row_of(attributes):
-        if synthetic.caption(attributes) not in rows:
-            rows[synthetic.caption(attributes)] = len(table)
+    def row_of(attributes):  # as with_mirror_twins: a twin the table lacks joins it
+        row = rows.setdefault(synthetic.caption(attributes), len(table))
+        if row == len(table):
             table.append(attributes)
             twins.append([])
-        return rows[synthetic.caption(attributes)]
+        return row
 
     for i, attributes in enumerate(world):
         mirrored = mirror_twins.mirror(attributes)
@@ -59,4 +59,5 @@ def batches(rng, twins, batch_size):
 if __name__ == "__main__":
     fitting.with_mirror_twins, fitting.twin_batches = with_twins, batches
     # A smaller pool than the bundled 12,288: with both kinds of twin it still draws about 20,000 pictures.
-    print(json.dumps(fitting.train(sys.argv[1], fitting.TinyCLIPConfig(pool_size=8192, seed=int(sys.argv[2]) if len(sys.argv) > 2 else 0)), indent=1))
+    config = fitting.TinyCLIPConfig(pool_size=8192, seed=int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    print(json.dumps(fitting.train(sys.argv[1], config), indent=1))
