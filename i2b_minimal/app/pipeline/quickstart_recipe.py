@@ -26,7 +26,8 @@ def quickstart_config(data_root, output_dir):
     """The training run of ``i2b quickstart``: sized to finish within minutes on two CPU cores.
 
     This is the recipe ``benchmarks/quality.py`` gives every conditioning mode (its cross-attention row is
-    what a quickstart scores); the bundled EEG model is the same recipe on all 10 subjects, for 6400 steps.
+    what a quickstart scores); the bundled EEG model is the same recipe on all 10 subjects, for 6400 steps with
+    100 warm-up steps and twice this learning rate (2e-3, chosen on the validation split at that length only).
     The fields it does not name keep ``TrainConfig``'s defaults, v-prediction among them: a run this short
     cannot afford an epsilon network's error amplified at the noisiest steps.
     """
