@@ -7,7 +7,8 @@ m_i + e_M with Var(e_M) = W / M, independent of the data, so its correlation wit
 that of m times sqrt(S / (S + W / M)), S being the variance of m across images. Both W and S come from the
 model alone: no recorded response is read, so M can be judged here without looking at any score.
 
-The images are every 8th training image of subject 1 (at most ``--images``), encoded by the model's own CLIP.
+The images are every 8th training image of the model's first subject (at most ``--images``), encoded by the
+model's own CLIP.
 
 Run: ``python benchmarks/readout_draws.py`` (bundled EEG model: about 20 s on one core).
 Results: ``benchmarks/results/readout_draws.md``.
