@@ -5,8 +5,8 @@ bundled model itself (a run is exactly repeatable on the same machine, ``trainin
 model of all subjects is scored on subject 1's test set with ``SamplingSettings``' defaults, as its model card
 is; ridge and the ridge-plus-Gaussian baseline are fitted once. Issue 12's goals (``quality.goal_checks``) are
 read on the mean over seeds, with the 95% paired-bootstrap interval of the lead over ridge taken on the mean of
-the seeds' conditional means (``quality.differences``). 25 to 60 minutes per training run on one core (the
-bundled model's took 3579 s, beside three other runs).
+the seeds' conditional means (``quality.differences``). About 45 minutes per training run with a core of its own
+(12800 steps at 4.8 steps/s), longer beside other runs (the bundled model's took 6467 s beside three others).
 """
 
 from __future__ import annotations

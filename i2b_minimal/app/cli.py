@@ -210,7 +210,7 @@ def _add_sampling_options(parser, samples_per_image: int) -> None:
     parser.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim", help="DDIM (fast) or DDPM (all T steps)")
     # The defaults live in SamplingSettings (chosen on the validation split); the help repeats them, and
     # tests/test_pipeline.py checks that it does so truly.
-    parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default 50; DDPM takes all of them)")
+    parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default 100; DDPM takes all of them)")
     parser.add_argument("--eta", type=float, default=None,
                         help="DDIM's fresh noise per jump (Song et al. 2021, eq. 16): 0 deterministic, 1 DDPM-like "
                              "(default 0)")

@@ -49,7 +49,7 @@ import torch
 from .diffusion import denoise
 
 # M: a trained denoiser's x_0 at step T-1 varies with x_T. For the bundled EEG model one draw's variance about its
-# image's mean is 1.3% of the variance across images, so 16 draws keep 0.9996 of the correlation an infinite
+# image's mean is 1.0% of the variance across images, so 16 draws keep 0.9997 of the correlation an infinite
 # number would reach (benchmarks/results/readout_draws.md).
 DEFAULT_DRAWS = 16
 

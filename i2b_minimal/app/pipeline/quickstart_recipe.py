@@ -17,7 +17,8 @@ from i2b_minimal import runtime
 from .scoring import evaluate
 # The sampler of the quickstart's 400-step models, chosen on the validation split of this recipe (three seeds):
 # 20 DDIM steps with eta 0.5 spread the single trials most like recorded ones. Models trained longer spread them
-# less: the bundled EEG model (6400 steps) samples best with SamplingSettings' defaults (quality.md, "Training longer").
+# less: the bundled EEG model (12800 steps) samples best with SamplingSettings' defaults (quality.md, "Twice as
+# long again").
 # Steps and eta are both named here, so that the quickstart keeps its sampler whatever the defaults become.
 QUICKSTART_SAMPLING = {"num_inference_steps": 20, "eta": 0.5}
 
@@ -26,8 +27,8 @@ def quickstart_config(data_root, output_dir):
     """The training run of ``i2b quickstart``: sized to finish within minutes on two CPU cores.
 
     This is the recipe ``benchmarks/quality.py`` gives every conditioning mode (its cross-attention row is
-    what a quickstart scores); the bundled EEG model is the same recipe on all 10 subjects, for 6400 steps with
-    100 warm-up steps and twice this learning rate (2e-3, chosen on the validation split at that length only).
+    what a quickstart scores); the bundled EEG model is the same recipe on all 10 subjects, for 12800 steps with
+    100 warm-up steps and twice this learning rate (2e-3, chosen on the validation split at 6400 steps).
     The fields it does not name keep ``TrainConfig``'s defaults, v-prediction among them: a run this short
     cannot afford an epsilon network's error amplified at the noisiest steps.
     """
